@@ -1,0 +1,23 @@
+"""One LightningModule per algorithm, plus the shared base and the run helper."""
+
+from __future__ import annotations
+
+from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
+from genpolicy.trainers.bc import BC, BCConfig
+from genpolicy.trainers.runner import fit, limit_threads, make_trainer
+
+# name -> (algorithm class, config class, config overrides that define the variant)
+ALGORITHMS: dict[str, tuple[type[OfflineAlgorithm], type[AlgoConfig], dict]] = {
+    "bc": (BC, BCConfig, {"head": "mse"}),
+    "bc-gaussian": (BC, BCConfig, {"head": "gaussian"}),
+    "bc-gmm": (BC, BCConfig, {"head": "gmm"}),
+}
+
+
+def get_algorithm(name: str) -> tuple[type[OfflineAlgorithm], type[AlgoConfig], dict]:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(sorted(ALGORITHMS))}")
+    return ALGORITHMS[name]
+
+
+__all__ = ["ALGORITHMS", "AlgoConfig", "BC", "BCConfig", "OfflineAlgorithm", "fit", "get_algorithm", "limit_threads", "make_trainer"]

@@ -1,0 +1,74 @@
+"""Behaviour cloning: maximize the likelihood (or minimize the MSE) of dataset actions.
+
+    for each update:
+        (o_{t-To+1..t}, a_{t..t+Tp-1}) ~ D          # windows, padded at episode edges
+        loss = -log pi(a | o)   or   ||mu(o) - a||^2   (normalized units)
+        theta <- theta - lr * grad(loss)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.samplers import WindowSampler
+from genpolicy.models.base import PolicyConfig, build_policy
+from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
+from genpolicy.trainers.policy_setup import fit_normalizers, policy_fields_from
+
+_HEADS = {"mse": "bc-mse", "gaussian": "bc-gaussian", "gmm": "bc-gmm"}
+
+
+@dataclass
+class BCConfig(AlgoConfig):
+    head: Literal["mse", "gaussian", "gmm"] = "mse"
+    hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
+    num_modes: int = 5  # gmm only
+    obs_horizon: int = 1
+    pred_horizon: int = 1
+    action_horizon: int = 1
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.head not in _HEADS:
+            raise ValueError(f"unknown BC head {self.head!r}; choose from {sorted(_HEADS)}")
+
+
+class BC(OfflineAlgorithm):
+    def __init__(self, config: BCConfig, dataset: OfflineDataset) -> None:
+        super().__init__(config, dataset)
+        # tanh-Gaussian needs actions in [-1, 1]; the others train best on standardized ones.
+        action_norm = "minmax" if config.head == "gaussian" else "standard"
+        policy_config = policy_fields_from(
+            dataset,
+            config,
+            action_norm=action_norm,
+            hidden_dims=list(config.hidden_dims),
+            num_modes=config.num_modes,
+            dropout=config.dropout,
+        )
+        self.policy = build_policy(_HEADS[config.head], policy_config)
+        fit_normalizers(self.policy, dataset)
+        self.enable_ema()
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.policy.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
+        cfg = self.config
+        return WindowSampler(dataset, cfg.batch_size, cfg.obs_horizon, cfg.pred_horizon)
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        policy = self.policy
+        obs = policy.obs_normalizer.normalize(batch["observations"])
+        actions = policy.action_normalizer.normalize(batch["actions"])
+        losses = policy.loss(obs, actions)
+        self.optimizer_step(self.optimizers(), losses["loss"])
+        return {k: v.detach() for k, v in losses.items()}
+
+
+__all__ = ["BC", "BCConfig", "PolicyConfig"]
