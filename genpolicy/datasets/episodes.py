@@ -73,6 +73,8 @@ class OfflineDataset:
             raise DatasetError(source, "actions", None, f"expected [N, act_dim], got {tuple(self.actions.shape)}")
         for name in ("observations", "next_observations", "actions", "rewards"):
             value = getattr(self, name)
+            if _all_finite(value):  # one fast reduction; locate the index only on failure
+                continue
             bad = ~torch.isfinite(value)
             if bad.any():
                 index = int(bad.reshape(n, -1).any(dim=1).nonzero()[0, 0])
@@ -155,6 +157,22 @@ class OfflineDataset:
             f"{len(self)} transitions, {self.num_episodes} episodes, obs_dim={self.obs_dim}, "
             f"act_dim={self.act_dim}, return {returns.mean():.1f} ± {returns.std(unbiased=False):.1f}"
         )
+
+
+def _all_finite(value: torch.Tensor) -> bool:
+    """True if every element is finite, in one reduction pass (no mask allocated).
+
+    A NaN or inf makes the sum non-finite; a non-finite sum of finite values (overflow)
+    falls back to the exact elementwise check.
+    """
+    if value.device.type == "cpu":
+        total = value.detach().numpy().sum(dtype=np.float64 if value.dtype == torch.float64 else None)
+        if np.isfinite(total):
+            return True
+    else:
+        lo, hi = torch.aminmax(value)
+        return bool(torch.isfinite(lo) & torch.isfinite(hi))
+    return bool(torch.isfinite(value).all())
 
 
 def _as_tensor(value: Any, dtype: torch.dtype) -> torch.Tensor:

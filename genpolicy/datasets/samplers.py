@@ -94,11 +94,11 @@ class WindowSampler:
 
 def episode_returns_to_go(dataset: OfflineDataset) -> torch.Tensor:
     """Float ``[N]``: sum of rewards from each step to the end of its episode."""
-    rewards = dataset.rewards
+    rewards = dataset.rewards.double()  # float64: cumulative sums over 1M steps stay exact
     index = dataset.episode_index()
     totals = torch.zeros(int(index[-1]) + 1, dtype=rewards.dtype, device=rewards.device)
     totals.index_add_(0, index, rewards)
     # Return-to-go = episode total - rewards strictly before this step in the episode.
     before = torch.cumsum(rewards, 0) - rewards
     episode_offset = before[dataset.episode_bounds()[:, 0].to(rewards.device)]
-    return totals[index] - (before - episode_offset[index])
+    return (totals[index] - (before - episode_offset[index])).to(dataset.rewards.dtype)

@@ -51,8 +51,10 @@ def make_trainer(
     log_every_n_steps: int = 5,
 ) -> L.Trainer:
     run_dir = Path(run_dir)
+    # One rolling checkpoint, overwritten at every epoch end: the resume point.
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0, every_n_epochs=1
+        dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, every_n_epochs=1,
+        enable_version_counter=False,
     )
     loggers = [
         CSVLogger(run_dir, name="logs", version=""),

@@ -1,0 +1,158 @@
+"""What a built-in task is: an environment, a scripted expert, and the numbers to score against.
+
+A `Task` bundles everything the rest of genpolicy needs to collect data and evaluate a policy on
+one environment without knowing anything about it: how to build the env, how to build an expert
+that solves it, the reference returns used for normalized scores, and (for 2-D tasks) how to
+draw trajectories. Experts act on ONE env with its raw observations (dicts stay dicts); they are
+plain numpy so data collection never touches torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import gymnasium as gym
+import numpy as np
+
+
+@runtime_checkable
+class Expert(Protocol):
+    """A scripted controller for one env. `reset` is called with the first observation."""
+
+    def reset(self, obs: Any) -> None: ...
+
+    def act(self, obs: Any) -> np.ndarray: ...
+
+
+class ScriptedExpert:
+    """Base for scripted experts: subclasses write `plan(obs)`, this adds the noise.
+
+    Noise is Gaussian with std ``noise`` on every action dimension, drawn from a generator seeded
+    once at construction, then the action is clipped to the action bounds. Same seed and same
+    observations give the same actions.
+    """
+
+    name = "scripted"
+
+    def __init__(self, seed: int, noise: float, low: np.ndarray, high: np.ndarray) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.noise = float(noise)
+        self.low = np.asarray(low, dtype=np.float64)
+        self.high = np.asarray(high, dtype=np.float64)
+
+    def reset(self, obs: Any) -> None:  # most experts are memoryless
+        pass
+
+    def plan(self, obs: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def act(self, obs: Any) -> np.ndarray:
+        action = np.asarray(self.plan(obs), dtype=np.float64).reshape(self.low.shape)
+        if self.noise > 0:
+            action = action + self.noise * self.rng.standard_normal(action.shape)
+        return np.clip(action, self.low, self.high).astype(np.float32)
+
+
+class RandomExpert:
+    """Uniform random actions: the policy behind every ``ref_min_score``."""
+
+    name = "uniform-random"
+
+    def __init__(self, action_space: gym.spaces.Box, seed: int) -> None:
+        self.space = action_space
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, obs: Any) -> None:
+        pass
+
+    def act(self, obs: Any) -> np.ndarray:
+        low, high = self.space.low, self.space.high
+        return self.rng.uniform(low, high).astype(self.space.dtype)
+
+
+def _one_mode(observations: np.ndarray) -> int:
+    return 0
+
+
+def _no_plane(*args: Any) -> Any:
+    raise NotImplementedError("this task has no 2-D picture (xy_of / plot_background)")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A built-in task. Scores are undiscounted episode returns of ``make_env()`` episodes.
+
+    ``ref_min_score`` / ``ref_max_score`` are the MEASURED mean returns of a uniform random
+    policy and of the noise-free expert (see ``benchmarks/reference_scores.py``), so a
+    normalized score of 100 means "as good as the scripted expert".
+
+    ``mode_of(observations)`` takes one episode's flat observations ``[T, obs_dim]`` and names
+    the behaviour mode it followed (``0 .. num_modes-1``; ``-1`` when it cannot tell).
+    ``xy_of`` maps flat observations ``[..., obs_dim]`` to a position in the plane ``[..., 2]``
+    and ``plot_background(ax)`` draws the walls/obstacles of that plane on a matplotlib axis.
+    """
+
+    name: str
+    env_id: str
+    make_env: Callable[..., gym.Env]
+    make_expert: Callable[[int, float], Expert]
+    ref_min_score: float
+    ref_max_score: float
+    max_episode_steps: int
+    expert_name: str = "scripted"
+    has_success: bool = False
+    num_modes: int = 1
+    mode_of: Callable[[np.ndarray], int] = field(default=_one_mode)
+    xy_of: Callable[[np.ndarray], np.ndarray] = field(default=_no_plane)
+    plot_background: Callable[[Any], None] = field(default=_no_plane)
+    description: str = ""
+
+    def normalized_score(self, episode_return: float | np.ndarray) -> float | np.ndarray:
+        """100 * (R - R_random) / (R_expert - R_random)."""
+        return 100.0 * (episode_return - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
+
+
+def success_of(info: dict[str, Any]) -> bool:
+    """Success flag as gymnasium(-robotics) envs report it: ``success`` or ``is_success``."""
+    return bool(info.get("success", info.get("is_success", False)))
+
+
+def stack_observations(observations: list[Any]) -> Any:
+    """List of T+1 raw observations -> one array ``[T+1, ...]`` (or a dict of such arrays)."""
+    if isinstance(observations[0], dict):
+        return {key: np.stack([np.asarray(o[key]) for o in observations]) for key in observations[0]}
+    return np.stack([np.asarray(o) for o in observations])
+
+
+def rollout(env: gym.Env, expert: Expert, seed: int | None = None, options: dict | None = None) -> dict:
+    """Run one episode of ``expert`` in ``env`` and return it in the collector's format.
+
+    Keys: ``observations`` (T+1 raw observations, stacked; dicts stay dicts), ``actions [T, A]``,
+    ``rewards [T]``, ``terminations [T]``, ``truncations [T]``, ``success`` (bool: the last
+    step's info said so) and ``infos`` (``{"success": [T+1]}``, including the reset info).
+    """
+    obs, info = env.reset(seed=seed, options=options)
+    expert.reset(obs)
+    observations, actions, rewards, terms, truncs = [obs], [], [], [], []
+    successes = [success_of(info)]
+    done = False
+    while not done:
+        action = expert.act(obs)
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        actions.append(np.asarray(action))
+        rewards.append(float(reward))
+        terms.append(bool(terminated))
+        truncs.append(bool(truncated))
+        successes.append(success_of(info))
+        done = terminated or truncated
+    return {
+        "observations": stack_observations(observations),
+        "actions": np.stack(actions).astype(np.float32).reshape(len(actions), -1),
+        "rewards": np.asarray(rewards, dtype=np.float64),
+        "terminations": np.asarray(terms, dtype=bool),
+        "truncations": np.asarray(truncs, dtype=bool),
+        "infos": {"success": np.asarray(successes, dtype=bool)},
+        "success": successes[-1],
+    }

@@ -1,0 +1,94 @@
+"""Conditional VAE over action chunks (ACT's objective, with an MLP or transformer decoder).
+
+    for each update:
+        (o_{t-To+1..t}, a_{t..t+Tp-1}) ~ D                  # windows, padded at episode edges
+        mu, log sigma^2 = q(o, a)                           # encoder
+        z = mu + sigma * eps,  eps ~ N(0, I)                # reparameterization
+        a_hat = p(o, z)                                     # decoder
+        loss = |a_hat - a|_1 (or _2^2, summed over the chunk)
+               + beta * KL(N(mu, sigma^2) || N(0, I))
+        theta <- theta - lr * grad(loss)
+
+At control time z ~ N(0, I) (``inference="sample"``, multimodal) or z = 0 (``"mean"``, ACT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.samplers import WindowSampler
+from genpolicy.models.base import build_policy
+from genpolicy.models.cvae import gaussian_kl, reconstruction_loss, reparameterize
+from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
+from genpolicy.trainers.policy_setup import fit_normalizers, policy_fields_from
+
+
+@dataclass
+class VAEConfig(AlgoConfig):
+    obs_horizon: int = 1
+    pred_horizon: int = 8
+    action_horizon: int = 4
+    latent_dim: int = 16
+    hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
+    kl_weight: float = 1.0  # beta; per-sample sums on both terms (see reconstruction_loss)
+    reconstruction: Literal["l1", "l2"] = "l1"
+    decoder: Literal["mlp", "transformer"] = "mlp"
+    n_layer: int = 2  # transformer decoder only
+    n_head: int = 4
+    n_embd: int = 64
+    inference: Literal["sample", "mean"] = "sample"
+    ignore_padded_actions: bool = False  # True: chunk steps past the episode end leave the loss (ACT)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.reconstruction not in ("l1", "l2"):
+            raise ValueError(f"reconstruction must be 'l1' or 'l2', got {self.reconstruction!r}")
+
+
+class VAE(OfflineAlgorithm):
+    def __init__(self, config: VAEConfig, dataset: OfflineDataset) -> None:
+        super().__init__(config, dataset)
+        policy_config = policy_fields_from(
+            dataset,
+            config,
+            latent_dim=config.latent_dim,
+            hidden_dims=list(config.hidden_dims),
+            decoder=config.decoder,
+            n_layer=config.n_layer,
+            n_head=config.n_head,
+            n_embd=config.n_embd,
+            inference=config.inference,
+        )
+        self.policy = build_policy("vae", policy_config)
+        fit_normalizers(self.policy, dataset)
+        self.enable_ema()
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.policy.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
+        cfg = self.config
+        return WindowSampler(dataset, cfg.batch_size, cfg.obs_horizon, cfg.pred_horizon)
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg, policy = self.config, self.policy
+        obs = policy.obs_normalizer.normalize(batch["observations"])
+        actions = policy.action_normalizer.normalize(batch["actions"])
+        is_pad = batch["action_is_pad"] if cfg.ignore_padded_actions else None
+
+        mean, logvar = policy.encode(obs, actions)
+        z = reparameterize(mean, logvar)
+        reconstruction = policy.decode(obs, z)
+        recon = reconstruction_loss(reconstruction, actions, cfg.reconstruction, is_pad).mean()
+        kl = gaussian_kl(mean, logvar).mean()
+        loss = recon + cfg.kl_weight * kl
+
+        self.optimizer_step(self.optimizers(), loss)
+        return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+
+__all__ = ["VAE", "VAEConfig"]

@@ -1,0 +1,35 @@
+"""Shared fixtures: small synthetic datasets and torch thread limits for 2-core machines."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import pytest
+import torch
+
+from genpolicy.datasets.episodes import OfflineDataset
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def make_dataset(num_episodes: int = 4, length: int = 10, obs_dim: int = 3, act_dim: int = 2, seed: int = 0) -> OfflineDataset:
+    """Episodes whose observation encodes (episode, step) so windows are easy to check by hand."""
+    g = torch.Generator().manual_seed(seed)
+    n = num_episodes * length
+    episode = torch.arange(n) // length
+    step = torch.arange(n) % length
+    obs = torch.stack([episode.float(), step.float(), *torch.randn(obs_dim - 2, n, generator=g)], dim=1)
+    next_obs = obs.clone()
+    next_obs[:, 1] += 1
+    actions = torch.stack([100 * episode.float() + step.float(), *torch.randn(act_dim - 1, n, generator=g)], dim=1)
+    rewards = torch.ones(n)
+    terminations = torch.zeros(n, dtype=torch.bool)
+    truncations = step == length - 1
+    return OfflineDataset(obs, actions, rewards, terminations, truncations, next_obs, metadata={"source": "synthetic"})
+
+
+@pytest.fixture
+def small_dataset() -> OfflineDataset:
+    return make_dataset()
