@@ -136,7 +136,9 @@ def _build(
     timeout_key = _resolve_key(keys, "timeouts")
 
     observations = read(resolved["observations"], np.float32)
-    n = observations.shape[0]
+    n = observations.shape[0] if observations.ndim else 0
+    if n == 0:
+        raise DatasetError(source, "observations", None, "dataset is empty")
     if observations.ndim == 1:
         observations = observations[:, None]
     elif observations.ndim > 2:
@@ -163,38 +165,24 @@ def _build(
         timeouts = np.zeros(n, dtype=bool)
         metadata["timeouts_missing"] = True
 
+    drop = None
+    file_terminals = terminals
     if "next_observations" in keys:
         next_observations = column("next_observations", "next_observations", np.float32).reshape(
             observations.shape[0], -1
         )
-        rows = None
-        next_rows = None
         truncations = timeouts & ~terminals
     else:
         # Rows whose next observation is unknown: a timeout (not terminal) and a
         # non-terminal last row. Drop them; terminal rows keep a placeholder next obs.
         drop = timeouts & ~terminals
-        if n:
-            drop[-1] |= not terminals[-1]
-        if drop.any():
-            rows = np.flatnonzero(~drop)
-            # The kept row before a dropped one now ends its episode (by truncation).
-            ends_before_drop = np.zeros(n, dtype=bool)
-            ends_before_drop[:-1] = drop[1:] & ~terminals[:-1] & ~drop[:-1]
-            next_rows = np.where(terminals[rows], rows, rows + 1)
-            truncations = ends_before_drop[rows]
-            observations_kept = observations[rows]
-            next_observations = observations[next_rows]
-            observations = observations_kept
-            actions, rewards, terminals = actions[rows], rewards[rows], terminals[rows]
-        else:
-            rows = None
-            next_rows = np.arange(n) + 1
-            next_rows[terminals] = np.flatnonzero(terminals)
-            next_observations = np.empty_like(observations)
-            next_observations[:-1] = observations[1:]
-            next_observations[terminals] = observations[terminals]
-            truncations = np.zeros(n, dtype=bool)
+        drop[-1] |= not terminals[-1]
+        # The kept row just before a dropped one now ends its episode (by truncation).
+        truncations = np.zeros(n, dtype=bool)
+        truncations[:-1] = drop[1:] & ~terminals[:-1] & ~drop[:-1]
+        observations, next_observations, actions, rewards, terminals, truncations = _derive_next(
+            drop, observations, actions, rewards, terminals, truncations
+        )
         metadata["dropped_rows"] = int(drop.sum())
         metadata["next_observations"] = "derived: obs[i+1] within an episode; terminal rows use their own obs"
 
@@ -214,20 +202,63 @@ def _build(
             metadata=metadata,
         )
     except DatasetError as exc:
-        raise _to_file_rows(exc, rows, next_rows) from None
+        raise _to_file_rows(exc, drop, file_terminals) from None
 
 
-def _to_file_rows(exc: DatasetError, rows: np.ndarray | None, next_rows: np.ndarray | None) -> DatasetError:
-    """Re-index an error raised on the (row-dropped) dataset to rows of the file."""
-    if exc.index is None or (rows is None and next_rows is None):
+def _derive_next(drop, observations, actions, rewards, terminals, truncations):
+    """Drop the ``drop`` rows and build next observations from the following row.
+
+    Kept rows form runs ``[start, stop)`` between dropped rows; a kept non-terminal row is
+    never the last of its episode, so its next observation is the file's next row. Runs
+    are copied with slices (memcpy speed); with very many short runs a gather is faster.
+    Terminal rows get their own observation as a placeholder next observation.
+    """
+    n = observations.shape[0]
+    dropped = np.flatnonzero(drop)
+    starts = np.concatenate([[0], dropped + 1])
+    stops = np.concatenate([dropped, [n]])
+    runs = [(int(a), int(b)) for a, b in zip(starts, stops) if b > a]
+    m = n - dropped.size
+    if len(runs) > max(64, m // 32):
+        rows = np.flatnonzero(~drop)
+        nxt = np.minimum(rows + 1, n - 1)
+        out = [observations[rows], observations[nxt], actions[rows], rewards[rows], terminals[rows], truncations[rows]]
+    else:
+        out = [
+            np.empty((m,) + observations.shape[1:], observations.dtype),
+            np.empty((m,) + observations.shape[1:], observations.dtype),
+            np.empty((m,) + actions.shape[1:], actions.dtype),
+            np.empty(m, rewards.dtype),
+            np.empty(m, bool),
+            np.empty(m, bool),
+        ]
+        at = 0
+        for a, b in runs:
+            k = b - a
+            out[0][at : at + k] = observations[a:b]
+            tail = min(b + 1, n)  # the row after a run is dropped (or past the end)
+            out[1][at : at + tail - a - 1] = observations[a + 1 : tail]
+            out[2][at : at + k] = actions[a:b]
+            out[3][at : at + k] = rewards[a:b]
+            out[4][at : at + k] = terminals[a:b]
+            out[5][at : at + k] = truncations[a:b]
+            at += k
+        if runs and runs[-1][1] == n:  # the file's last row is kept only when terminal
+            out[1][m - 1] = observations[n - 1]
+    terminal_rows = np.flatnonzero(out[4])
+    out[1][terminal_rows] = out[0][terminal_rows]
+    return tuple(out)
+
+
+def _to_file_rows(exc: DatasetError, drop: np.ndarray | None, terminals: np.ndarray) -> DatasetError:
+    """Re-index an error raised on the derived (row-dropped) dataset to rows of the file."""
+    if exc.index is None or drop is None:
         return exc
-    problem = exc.problem
-    if exc.field == "next_observations" and next_rows is not None:
+    row = int(np.flatnonzero(~drop)[exc.index])
+    if exc.field == "next_observations":
         # Derived next observations come from the file's observations.
-        return DatasetError(exc.source, "observations", int(next_rows[exc.index]), problem)
-    if rows is None:
-        return exc
-    return DatasetError(exc.source, exc.field, int(rows[exc.index]), problem)
+        return DatasetError(exc.source, "observations", row if terminals[row] else row + 1, exc.problem)
+    return DatasetError(exc.source, exc.field, row, exc.problem)
 
 
 def _as_bool(value: np.ndarray) -> np.ndarray:

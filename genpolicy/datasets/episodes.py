@@ -166,9 +166,11 @@ def _all_finite(value: torch.Tensor) -> bool:
     falls back to the exact elementwise check.
     """
     if value.device.type == "cpu":
-        total = value.detach().numpy().sum(dtype=np.float64 if value.dtype == torch.float64 else None)
-        if np.isfinite(total):
-            return True
+        if value.dtype in (torch.float32, torch.float64):
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = value.detach().numpy().sum()
+            if np.isfinite(total):
+                return True
     else:
         lo, hi = torch.aminmax(value)
         return bool(torch.isfinite(lo) & torch.isfinite(hi))

@@ -465,21 +465,22 @@ def _assemble(source: str, names: list[str], episodes: list[Any]):
     act_leaves0 = _leaves(_get(source, names[0], episodes[0], "actions"))
     obs_layout, obs_dim = _layout(obs_leaves0)
     act_layout, act_dim = _layout(act_leaves0)
-    lengths = []
+    plan = []  # per episode: steps and the handles to read (h5py lookups are slow; do them once)
     for name, ep in zip(names, episodes):
-        steps = int(_get(source, name, ep, "rewards").shape[0])
+        rew, term, trunc = (_get(source, name, ep, key) for key in ("rewards", "terminations", "truncations"))
+        steps = int(rew.shape[0])
         if steps == 0:
             raise DatasetError(source, f"{name}/rewards", None, "episode has no steps")
-        for key in ("terminations", "truncations"):
-            n = _get(source, name, ep, key).shape[0]
-            if n != steps:
-                raise DatasetError(source, f"{name}/{key}", None, f"has {n} rows but rewards has {steps}")
-        _check_leaves(
-            source, f"{name}/observations", _leaves(_get(source, name, ep, "observations")), obs_leaves0, steps + 1
-        )
-        _check_leaves(source, f"{name}/actions", _leaves(_get(source, name, ep, "actions")), act_leaves0, steps)
-        lengths.append(steps)
+        for key, value in (("terminations", term), ("truncations", trunc)):
+            if value.shape[0] != steps:
+                raise DatasetError(source, f"{name}/{key}", None, f"has {value.shape[0]} rows but rewards has {steps}")
+        obs_leaves = _leaves(_get(source, name, ep, "observations"))
+        act_leaves = _leaves(_get(source, name, ep, "actions"))
+        _check_leaves(source, f"{name}/observations", obs_leaves, obs_leaves0, steps + 1)
+        _check_leaves(source, f"{name}/actions", act_leaves, act_leaves0, steps)
+        plan.append((steps, obs_leaves, act_leaves, rew, term, trunc))
 
+    lengths = [entry[0] for entry in plan]
     total = int(sum(lengths))
     observations = np.empty((total, obs_dim), dtype=np.float32)
     next_observations = np.empty((total, obs_dim), dtype=np.float32)
@@ -490,17 +491,17 @@ def _assemble(source: str, names: list[str], episodes: list[Any]):
 
     # Pass 2: one read per field per episode, straight into the flat arrays.
     start = 0
-    for steps, ep in zip(lengths, episodes):
+    for steps, obs_leaves, act_leaves, rew, term, trunc in plan:
         stop = start + steps
-        for (_, leaf), (a, b) in zip(_leaves(ep["observations"]), obs_layout.values()):
+        for (_, leaf), (a, b) in zip(obs_leaves, obs_layout.values()):
             values = np.asarray(leaf[()]).reshape(steps + 1, -1)
             observations[start:stop, a:b] = values[:-1]
             next_observations[start:stop, a:b] = values[1:]
-        for (_, leaf), (a, b) in zip(_leaves(ep["actions"]), act_layout.values()):
+        for (_, leaf), (a, b) in zip(act_leaves, act_layout.values()):
             actions[start:stop, a:b] = np.asarray(leaf[()]).reshape(steps, -1)
-        rewards[start:stop] = np.asarray(ep["rewards"][()]).reshape(-1)
-        terminations[start:stop] = np.asarray(ep["terminations"][()]).reshape(-1)
-        truncations[start:stop] = np.asarray(ep["truncations"][()]).reshape(-1)
+        rewards[start:stop] = np.asarray(rew[()]).reshape(-1)
+        terminations[start:stop] = np.asarray(term[()]).reshape(-1)
+        truncations[start:stop] = np.asarray(trunc[()]).reshape(-1)
         start = stop
 
     # Every Minari episode ends at its last step, whatever flag it carries there.
