@@ -85,6 +85,11 @@ class Policy(nn.Module):
         self.config = config
         self.obs_normalizer = Normalizer(config.obs_dim, config.obs_norm)
         self.action_normalizer = Normalizer(config.act_dim, config.action_norm)
+        inf = torch.full((config.act_dim,), float("inf"))
+        low = inf.neg() if config.action_low is None else torch.as_tensor(config.action_low, dtype=torch.float32)
+        high = inf if config.action_high is None else torch.as_tensor(config.action_high, dtype=torch.float32)
+        self.register_buffer("action_low", low, persistent=False)
+        self.register_buffer("action_high", high, persistent=False)
         self._history: torch.Tensor | None = None  # [B, To, obs_dim] raw
         self._queue: torch.Tensor | None = None  # [B, Ta, act_dim] raw
         self._queue_index: torch.Tensor | None = None  # [B], Ta means empty
@@ -117,10 +122,12 @@ class Policy(nn.Module):
     def act(self, obs: Any) -> np.ndarray:
         """Raw observations ``[B, obs_dim]`` (or one ``[obs_dim]``, or a dict) -> ``[B, act_dim]``."""
         was_training = self.training
-        self.eval()
+        if was_training:
+            self.eval()
         obs_t, single = self._prepare_obs(obs)
         action = self._step(obs_t)
-        self.train(was_training)
+        if was_training:
+            self.train()
         action = action.cpu().numpy()
         return action[0] if single else action
 
@@ -132,14 +139,16 @@ class Policy(nn.Module):
         or a history ``[B, To, obs_dim]``. Stateless: the action queue is untouched.
         """
         was_training = self.training
-        self.eval()
+        if was_training:
+            self.eval()
         obs_t, _ = self._prepare_obs(obs, allow_history=True)
         if obs_t.ndim == 2:
             obs_t = obs_t[:, None].expand(-1, self.config.obs_horizon, -1)
         batch = obs_t.shape[0]
         repeated = obs_t.repeat_interleave(num_samples, dim=0)
         chunks = self._clip(self.sample_chunk(repeated))
-        self.train(was_training)
+        if was_training:
+            self.train()
         return chunks.reshape(batch, num_samples, self.config.pred_horizon, self.config.act_dim)
 
     # ------------------------------------------------------------ persistence
@@ -171,6 +180,8 @@ class Policy(nn.Module):
 
     def _step(self, obs: torch.Tensor) -> torch.Tensor:
         cfg = self.config
+        if cfg.obs_horizon == 1 and cfg.action_horizon == 1:  # single-step policy: no state
+            return self._clip(self.predict_chunk(obs[:, None]))[:, 0]
         batch = obs.shape[0]
         if self._history is None or self._history.shape[0] != batch:
             self._history = obs[:, None].repeat(1, cfg.obs_horizon, 1)
@@ -192,12 +203,7 @@ class Policy(nn.Module):
         return action
 
     def _clip(self, actions: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
-        if cfg.action_low is None or cfg.action_high is None:
-            return actions
-        low = torch.as_tensor(cfg.action_low, device=actions.device, dtype=actions.dtype)
-        high = torch.as_tensor(cfg.action_high, device=actions.device, dtype=actions.dtype)
-        return torch.maximum(torch.minimum(actions, high), low)
+        return torch.maximum(torch.minimum(actions, self.action_high), self.action_low)
 
 
 def flatten_observation(obs: Mapping[str, Any], layout: dict[str, list[int]] | None) -> np.ndarray:

@@ -106,6 +106,15 @@ class OfflineAlgorithm(L.LightningModule):
         for ema_buffer, buffer in zip(self.ema_policy.buffers(), self.policy.buffers()):
             ema_buffer.copy_(buffer)
 
+    def make_optimizer(self, params, lr: float | None = None, weight_decay: float | None = None) -> torch.optim.Optimizer:
+        """AdamW with the fused kernel (one op per step for all tensors instead of ~6 per tensor)."""
+        return torch.optim.AdamW(
+            params,
+            lr=self.config.lr if lr is None else lr,
+            weight_decay=self.config.weight_decay if weight_decay is None else weight_decay,
+            fused=True,
+        )
+
     @staticmethod
     @torch.no_grad()
     def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:

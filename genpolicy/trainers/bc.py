@@ -56,7 +56,7 @@ class BC(OfflineAlgorithm):
         self.enable_ema()
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.policy.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        return self.make_optimizer(self.policy.parameters())
 
     def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
         cfg = self.config

@@ -1,0 +1,98 @@
+"""`genpolicy bench train`: Lightning trainer vs a plain PyTorch loop, same update, same data.
+
+Both sides run in this process on the same synthetic D4RL-sized batch shapes (obs 17,
+act 6, MLP 256x256, batch 256) so the ratio isolates framework overhead: Lightning's loop,
+hooks, logging, checkpointing (once per epoch), and our chunked ``updates_per_step``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import lightning as L
+import torch
+
+from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.samplers import WindowSampler
+from genpolicy.trainers.bc import BC, BCConfig
+from genpolicy.trainers.runner import limit_threads, make_trainer
+
+
+def synthetic_dataset(n: int = 100_000, obs_dim: int = 17, act_dim: int = 6, seed: int = 0) -> OfflineDataset:
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(n, obs_dim, generator=g)
+    actions = torch.tanh(obs[:, :act_dim] + 0.1 * torch.randn(n, act_dim, generator=g))
+    ends = torch.zeros(n, dtype=torch.bool)
+    ends[999::1000] = True
+    return OfflineDataset(obs, actions, torch.randn(n, generator=g), torch.zeros(n, dtype=torch.bool), ends, obs)
+
+
+class _Timer(L.Callback):
+    """Wall time of the training loop proper (excludes Trainer construction and setup)."""
+
+    def on_train_start(self, *_) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_end(self, *_) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def plain_loop_updates_per_s(config: BCConfig, dataset: OfflineDataset, updates: int) -> float:
+    torch.manual_seed(config.seed)
+    algo = BC(config, dataset)  # same policy, normalizers, sampler and loss; no Lightning
+    policy = algo.policy
+    optimizer = algo.make_optimizer(policy.parameters())
+    sampler = WindowSampler(dataset, config.batch_size, config.obs_horizon, config.pred_horizon)
+    generator = torch.Generator().manual_seed(config.seed)
+    for step in range(updates + 20):
+        if step == 20:  # warm-up excluded, as for Lightning's first chunk
+            start = time.perf_counter()
+        batch = sampler.sample(generator)
+        obs = policy.obs_normalizer.normalize(batch["observations"])
+        actions = policy.action_normalizer.normalize(batch["actions"])
+        loss = policy.loss(obs, actions)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return updates / (time.perf_counter() - start)
+
+
+def lightning_updates_per_s(config: BCConfig, dataset: OfflineDataset, run_dir: str) -> float:
+    torch.manual_seed(config.seed)
+    algo = BC(config, dataset)
+    timer = _Timer()
+    trainer = make_trainer(config, run_dir, callbacks=[timer], progress_bar=False, accelerator="cpu")
+    trainer.fit(algo)
+    return config.steps / timer.seconds
+
+
+@dataclass
+class TrainBenchResult:
+    plain: float
+    lightning: float
+
+    @property
+    def ratio(self) -> float:
+        return self.lightning / self.plain
+
+    def __str__(self) -> str:
+        return (
+            f"BC updates/s   plain PyTorch loop: {self.plain:8.1f}   genpolicy Lightning: "
+            f"{self.lightning:8.1f}   ratio: {self.ratio:.3f}x"
+        )
+
+
+def bench_train(updates: int = 3000, updates_per_step: int = 50, run_dir: str = "runs/bench") -> TrainBenchResult:
+    limit_threads()
+    dataset = synthetic_dataset()
+    config = BCConfig(
+        head="mse", steps=updates, updates_per_step=updates_per_step, updates_per_epoch=updates,
+        batch_size=256, hidden_dims=[256, 256],
+    )
+    # Alternate and keep the best of two for each side: the machine is shared and noisy.
+    plain, lightning = [], []
+    for _ in range(2):
+        plain.append(plain_loop_updates_per_s(config, dataset, updates))
+        lightning.append(lightning_updates_per_s(config, dataset, run_dir))
+    return TrainBenchResult(max(plain), max(lightning))
