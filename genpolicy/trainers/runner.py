@@ -56,9 +56,10 @@ def make_trainer(
         dirpath=run_dir / "checkpoints", filename="last", save_top_k=1, every_n_epochs=1,
         enable_version_counter=False,
     )
+    # Each (re)start of a run logs into its own logs/version_N, so resuming never erases logs.
     loggers = [
-        CSVLogger(run_dir, name="logs", version=""),
-        TensorBoardLogger(run_dir, name="logs", version="", default_hp_metric=False),
+        CSVLogger(run_dir, name="logs"),
+        TensorBoardLogger(run_dir, name="logs", default_hp_metric=False),
     ]
     return L.Trainer(
         max_epochs=config.epochs,

@@ -1,0 +1,293 @@
+"""`genpolicy` command: collect | fit | evaluate | sample | demo | bench | tasks.
+
+Every user-facing failure (missing file, corrupt dataset, unknown env/algorithm/task, bad
+config key) ends in one line ``genpolicy: error: ...`` and a non-zero exit, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Sequence
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen
+
+# Episodes collected when `fit --data TASK` builds the dataset itself.
+DEFAULT_EPISODES = {"pendulum": 50, "two-paths": 200, "pointmaze-umaze": 200, "pointmaze-medium": 300}
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def data_cache_dir() -> Path:
+    return Path(os.environ.get("GENPOLICY_DATA", Path.home() / ".cache" / "genpolicy" / "datasets"))
+
+
+def resolve_data(source: str, episodes: int | None = None, noise: float = 0.0, seed: int = 0):
+    """A dataset from a Minari id/dir, an HDF5/NPZ file, or a built-in task name.
+
+    A task's dataset is collected once with its scripted expert and cached under
+    ``$GENPOLICY_DATA`` (default ``~/.cache/genpolicy/datasets``).
+    """
+    from genpolicy.datasets import load_dataset
+    from genpolicy.tasks import list_tasks
+
+    if source in list_tasks() and not Path(source).exists():
+        from genpolicy.datasets.collect import collect
+
+        episodes = episodes or DEFAULT_EPISODES.get(source, 100)
+        path = data_cache_dir() / f"{source}-n{episodes}-noise{noise:g}-seed{seed}"
+        if not path.exists():
+            collect(source, episodes, path, noise=noise, seed=seed)
+        return load_dataset(path)
+    return load_dataset(source)
+
+
+def build_config(config_class: type, overrides: dict[str, Any], config_file: str | None, cli_sets: Sequence[str], steps: int | None):
+    """Defaults <- algorithm variant <- config file (JSON/YAML) <- --set key=value <- --steps."""
+    values: dict[str, Any] = dict(overrides)
+    if config_file:
+        values.update(_read_config_file(config_file))
+    for item in cli_sets:
+        if "=" not in item:
+            raise CLIError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key] = raw
+    if steps is not None:
+        values["steps"] = steps
+    known = {f.name for f in fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise CLIError(f"unknown config key(s) {unknown} for {config_class.__name__}; known: {sorted(known)}")
+    if "steps" in values and "updates_per_epoch" not in values:
+        default = config_class.__dataclass_fields__["updates_per_epoch"].default
+        step_chunk = values.get("updates_per_step", config_class.__dataclass_fields__["updates_per_step"].default)
+        # Short runs still get a few checkpoints: an epoch is at most a tenth of the run.
+        values["updates_per_epoch"] = max(step_chunk, min(default, values["steps"] // 10 // step_chunk * step_chunk))
+    try:
+        return config_class(**values)
+    except (TypeError, ValueError) as error:
+        raise CLIError(f"bad config for {config_class.__name__}: {error}") from None
+
+
+def _read_config_file(path: str) -> dict[str, Any]:
+    file = Path(path)
+    if not file.is_file():
+        raise CLIError(f"{path}: config file not found")
+    text = file.read_text()
+    if file.suffix in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    if isinstance(data, dict) and "config" in data and "algo" in data:  # a run's saved config.json
+        data = data["config"]
+    if not isinstance(data, dict):
+        raise CLIError(f"{path}: expected a mapping of config keys")
+    return data
+
+
+def resolve_policy_dir(path: str) -> Path:
+    """A run directory (uses its ``policy/``) or a policy directory."""
+    p = Path(path)
+    if (p / "policy" / "config.json").is_file():
+        return p / "policy"
+    if (p / "config.json").is_file() and (p / "model.safetensors").is_file():
+        return p
+    raise CLIError(f"{path}: neither a run directory (with policy/) nor a saved policy")
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_tasks(args: argparse.Namespace) -> None:
+    from genpolicy.tasks import TASKS
+
+    for name, task in sorted(TASKS.items()):
+        print(f"{name:18s} {task.env_id:32s} ref scores [{task.ref_min_score:.1f}, {task.ref_max_score:.1f}]")
+
+
+def cmd_collect(args: argparse.Namespace) -> None:
+    from genpolicy.datasets import load_dataset
+    from genpolicy.datasets.collect import collect
+
+    path = collect(args.task, args.episodes, args.out, noise=args.noise, seed=args.seed, overwrite=args.overwrite)
+    print(f"wrote {path}: {load_dataset(path).summary()}")
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    from genpolicy.trainers import fit, get_algorithm
+    from genpolicy.trainers.callbacks import EvalCallback
+
+    algo_class, config_class, overrides = get_algorithm(args.algo)
+    config = build_config(config_class, overrides, args.config, args.set, args.steps)
+    dataset = resolve_data(args.data, args.episodes, args.noise, args.seed)
+    print(f"data: {dataset.summary()}")
+    out = Path(args.out or Path("runs") / f"{args.algo}-{Path(str(args.data)).name}")
+    callbacks = []
+    env = dataset.metadata.get("task") or dataset.metadata.get("env_id")
+    if args.eval_episodes > 0 and env:
+        callbacks.append(EvalCallback(env, episodes=args.eval_episodes, every_n_epochs=args.eval_every))
+    import torch
+
+    torch.manual_seed(config.seed)
+    algo = algo_class(config, dataset)
+    fit(
+        algo,
+        out,
+        resume=not args.restart,
+        extra_config={"algo_name": args.algo, "data": str(args.data)},
+        callbacks=callbacks,
+        devices=args.devices,
+        strategy="ddp" if args.devices > 1 else "auto",
+        accelerator=args.accelerator,
+    )
+    print(f"policy saved to {out / 'policy'}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from genpolicy.evaluation import evaluate
+    from genpolicy.models import load_policy
+
+    policy_dir = resolve_policy_dir(args.run)
+    policy = load_policy(policy_dir)
+    video = (policy_dir.parent / "eval.mp4") if args.video else None
+    result = evaluate(policy, args.env, episodes=args.episodes, seed=args.seed, num_envs=args.num_envs, video=video)
+    print(result.table())
+    out = Path(args.json or policy_dir.parent / "eval.json")
+    out.write_text(json.dumps(result.to_dict(), indent=2))
+    print(f"wrote {out}" + (f" and {video}" if video else ""))
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    from genpolicy.sampling import sample_figure
+
+    path = sample_figure(resolve_policy_dir(args.policy), args.out, num=args.num, task=args.task, obs=args.obs, seed=args.seed, rollouts=args.rollouts)
+    print(f"wrote {path}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from genpolicy.demo import run_demo
+
+    run_demo(Path(args.out), quick=args.quick)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from genpolicy.bench import bench_train
+
+    if args.what in ("train", "all"):
+        print(bench_train(updates=args.updates))
+    scripts = {"load": "bench_load.py", "eval": "bench_eval.py", "sampling": "bench_sampling.py"}
+    for name, script in scripts.items():
+        if args.what in (name, "all"):
+            path = Path(__file__).resolve().parents[1] / "benchmarks" / script
+            if not path.is_file():
+                raise CLIError(f"benchmark {name} needs the repository's benchmarks/{script}")
+            import runpy
+
+            sys.argv = [str(path)]
+            runpy.run_path(str(path), run_name="__main__")
+
+
+# ------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genpolicy", description="Generative policies from offline data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks", help="list built-in tasks")
+    p.set_defaults(func=cmd_tasks)
+
+    p = sub.add_parser("collect", help="roll a task's scripted expert into a Minari dataset")
+    p.add_argument("task")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian action noise")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("fit", help="train an algorithm on a dataset (resumes an existing run)")
+    p.add_argument("algo")
+    p.add_argument("--data", required=True, help="Minari id/dir, .hdf5/.npz file, or task name")
+    p.add_argument("--steps", type=int, help="gradient updates")
+    p.add_argument("--out", help="run directory (default runs/ALGO-DATA)")
+    p.add_argument("--config", help="JSON/YAML file of config keys (or a run's config.json)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    p.add_argument("--episodes", type=int, help="episodes to collect when --data is a task")
+    p.add_argument("--noise", type=float, default=0.0, help="expert noise when --data is a task")
+    p.add_argument("--seed", type=int, default=0, help="collection seed when --data is a task")
+    p.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation (0: none)")
+    p.add_argument("--eval-every", type=int, default=5, help="evaluate every N epochs")
+    p.add_argument("--devices", type=int, default=1)
+    p.add_argument("--accelerator", default="auto")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("evaluate", help="roll out a trained policy in simulation")
+    p.add_argument("run", help="run directory or policy directory")
+    p.add_argument("--env", help="task name or gymnasium id (default: from the policy)")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num-envs", type=int, default=8)
+    p.add_argument("--video", action="store_true", help="also record eval.mp4 of the first episode")
+    p.add_argument("--json", help="where to write the results (default RUN/eval.json)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("sample", help="draw many action trajectories for one observation")
+    p.add_argument("policy", help="run directory or policy directory")
+    p.add_argument("--num", type=int, default=64)
+    p.add_argument("--task", help="task whose start state and background to use (default: from the policy)")
+    p.add_argument("--obs", help="comma-separated raw observation instead of the task's start state")
+    p.add_argument("--rollouts", type=int, default=16, help="episodes in the rollout panel (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="samples.png")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("demo", help="two-paths end to end: collect, train BC and diffusion, evaluate, report")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--quick", action="store_true", help="tiny budgets (a smoke test, not a result)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="speed figures against plain baselines in one process")
+    p.add_argument("what", nargs="?", default="train", choices=["train", "load", "eval", "sampling", "all"])
+    p.add_argument("--updates", type=int, default=3000)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from genpolicy.trainers.runner import limit_threads
+
+    limit_threads()
+    try:
+        args.func(args)
+    except KeyboardInterrupt:
+        print("genpolicy: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the one place user errors become one line
+        if os.environ.get("GENPOLICY_DEBUG"):
+            raise
+        print(f"genpolicy: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    message = text[0] if text else type(error).__name__
+    if not isinstance(error, (CLIError, ValueError, FileNotFoundError, FileExistsError, KeyError)):
+        message = f"{type(error).__name__}: {message}"
+    return message
+
+
+if __name__ == "__main__":
+    sys.exit(main())
