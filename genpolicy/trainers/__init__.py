@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
 from genpolicy.trainers.bc import BC, BCConfig
+from genpolicy.trainers.diffusion import Diffusion, DiffusionConfig
 from genpolicy.trainers.runner import fit, limit_threads, make_trainer
+from genpolicy.trainers.transformer import DecisionTransformer, DTConfig, GPTConfig, GPTPolicyTrainer
+from genpolicy.trainers.vae import VAE, VAEConfig
 
 # name -> (algorithm class, config class, config overrides that define the variant)
 ALGORITHMS: dict[str, tuple[type[OfflineAlgorithm], type[AlgoConfig], dict]] = {
     "bc": (BC, BCConfig, {"head": "mse"}),
     "bc-gaussian": (BC, BCConfig, {"head": "gaussian"}),
     "bc-gmm": (BC, BCConfig, {"head": "gmm"}),
+    "diffusion": (Diffusion, DiffusionConfig, {"denoiser": "unet"}),
+    "diffusion-mlp": (Diffusion, DiffusionConfig, {"denoiser": "mlp"}),
+    "vae": (VAE, VAEConfig, {}),
+    "gpt": (GPTPolicyTrainer, GPTConfig, {}),
+    "dt": (DecisionTransformer, DTConfig, {}),
 }
 
 
@@ -20,4 +28,4 @@ def get_algorithm(name: str) -> tuple[type[OfflineAlgorithm], type[AlgoConfig], 
     return ALGORITHMS[name]
 
 
-__all__ = ["ALGORITHMS", "AlgoConfig", "BC", "BCConfig", "OfflineAlgorithm", "fit", "get_algorithm", "limit_threads", "make_trainer"]
+__all__ = ["ALGORITHMS", "AlgoConfig", "BC", "BCConfig", "Diffusion", "DiffusionConfig", "OfflineAlgorithm", "fit", "get_algorithm", "limit_threads", "make_trainer"]

@@ -1,0 +1,179 @@
+"""Transformer algorithms: a GPT behaviour-cloning policy and the Decision Transformer.
+
+GPT (chunk-GMM head):
+
+    for each update:
+        (o_{t-To+1..t}, a_{t..t+Tp-1}) ~ D
+        h = CausalTransformer(embed(o) + pos)[-1]
+        loss = -log GMM(a | h)                    # mixture over whole chunks
+
+Decision Transformer (Chen et al. 2021):
+
+    for each update:
+        (R_k, s_k, a_k, t_k)_{k=1..K} ~ D        # K-step windows ending at a random step,
+                                                 # left-padded at episode starts
+        a_hat = DT(R / return_scale, s, a, t)    # causal over (R, s, a) tokens, pads masked
+        loss = mean over real steps of ||a_hat_k - a_k||^2
+
+Both: AdamW with decoupled weight decay on Linear weights only, linear warm-up of the
+learning rate, gradient-norm clipping (``grad_clip``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.samplers import WindowSampler
+from genpolicy.models.base import build_policy
+from genpolicy.models.transformers import weight_decay_groups
+from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
+from genpolicy.trainers.policy_setup import fit_normalizers, policy_fields_from
+
+
+@dataclass
+class TransformerConfig(AlgoConfig):
+    """Optimizer and trunk settings shared by the transformer algorithms."""
+
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    dropout: float = 0.1
+
+
+class _TransformerAlgorithm(OfflineAlgorithm):
+    def configure_optimizers(self):
+        cfg = self.config
+        optimizer = torch.optim.AdamW(
+            weight_decay_groups(self.policy, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95)
+        )
+        warmup = max(1, cfg.warmup_steps)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def step(self, loss: torch.Tensor) -> None:
+        """One optimizer step (with clipping) and one learning-rate schedule step."""
+        self.optimizer_step(self.optimizers(), loss)
+        self.lr_schedulers().step()
+
+
+# --------------------------------------------------------------------------- GPT
+@dataclass
+class GPTConfig(TransformerConfig):
+    obs_horizon: int = 4
+    pred_horizon: int = 8
+    action_horizon: int = 4
+    num_modes: int = 8
+
+
+class GPTPolicyTrainer(_TransformerAlgorithm):
+    def __init__(self, config: GPTConfig, dataset: OfflineDataset) -> None:
+        super().__init__(config, dataset)
+        policy_config = policy_fields_from(
+            dataset,
+            config,
+            n_layer=config.n_layer,
+            n_head=config.n_head,
+            n_embd=config.n_embd,
+            dropout=config.dropout,
+            num_modes=config.num_modes,
+        )
+        self.policy = build_policy("gpt", policy_config)
+        fit_normalizers(self.policy, dataset)
+        self.enable_ema()
+
+    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
+        cfg = self.config
+        return WindowSampler(dataset, cfg.batch_size, cfg.obs_horizon, cfg.pred_horizon)
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        policy = self.policy
+        obs = policy.obs_normalizer.normalize(batch["observations"])
+        actions = policy.action_normalizer.normalize(batch["actions"])
+        losses = policy.loss(obs, actions)  # -log GMM(a | transformer(o)[-1])
+        self.step(losses["loss"])
+        return {k: v.detach() for k, v in losses.items()}
+
+
+# ------------------------------------------------------------ Decision Transformer
+@dataclass
+class DTConfig(TransformerConfig):
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 1000
+    grad_clip: float = 0.25
+    context_len: int = 20
+    n_layer: int = 3
+    n_head: int = 1
+    n_embd: int = 64
+    # None = from the dataset: the largest |episode return| (scale), the best episode return
+    # (target), the longest episode or the task's step limit (timestep table).
+    return_scale: float | None = None
+    target_return: float | None = None
+    max_ep_len: int | None = None
+
+
+def dataset_return_settings(dataset: OfflineDataset, config: DTConfig) -> dict[str, float | int]:
+    """``return_scale``, ``target_return`` and ``max_ep_len`` for a dataset (config values win)."""
+    returns = dataset.episode_returns()
+    lengths = dataset.episode_bounds().diff(dim=1).reshape(-1)
+    scale = config.return_scale if config.return_scale is not None else float(returns.abs().max())
+    target = config.target_return if config.target_return is not None else float(returns.max())
+    longest = max(int(lengths.max()), int(dataset.metadata.get("max_episode_steps") or 0))
+    return {
+        "return_scale": scale if scale > 0 else 1.0,
+        "target_return": target,
+        "max_ep_len": config.max_ep_len if config.max_ep_len is not None else longest,
+    }
+
+
+class DecisionTransformer(_TransformerAlgorithm):
+    def __init__(self, config: DTConfig, dataset: OfflineDataset) -> None:
+        super().__init__(config, dataset)
+        policy_config = policy_fields_from(
+            dataset,
+            config,
+            obs_horizon=1,
+            pred_horizon=1,
+            action_horizon=1,
+            action_norm="minmax",
+            context_len=config.context_len,
+            n_layer=config.n_layer,
+            n_head=config.n_head,
+            n_embd=config.n_embd,
+            dropout=config.dropout,
+            **dataset_return_settings(dataset, config),
+        )
+        self.policy = build_policy("dt", policy_config)
+        fit_normalizers(self.policy, dataset)
+        self.enable_ema()
+
+    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
+        k = self.config.context_len
+        return WindowSampler(
+            dataset, self.config.batch_size, obs_horizon=k, pred_horizon=k, action_offset=-(k - 1), returns_to_go=True
+        )
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        policy = self.policy
+        states = policy.obs_normalizer.normalize(batch["observations"])
+        actions = policy.action_normalizer.normalize(batch["actions"])
+        returns = policy.scale_return(batch["returns_to_go"])
+        real = ~batch["obs_is_pad"]  # the same steps as ~action_is_pad for this window layout
+
+        predicted = policy(states, actions, returns, batch["timesteps"], padding=~real)
+        loss = F.mse_loss(predicted[real], actions[real])
+
+        self.step(loss)
+        return {"loss": loss.detach()}
+
+
+__all__ = ["DTConfig", "DecisionTransformer", "GPTConfig", "GPTPolicyTrainer", "TransformerConfig"]
