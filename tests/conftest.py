@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# Test nets are tiny: one thread is fastest and immune to a busy CI box.
+os.environ.setdefault("GENPOLICY_THREADS", "1")
 
 import pytest
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(1)
 
 
 def make_dataset(num_episodes: int = 4, length: int = 10, obs_dim: int = 3, act_dim: int = 2, seed: int = 0) -> OfflineDataset:

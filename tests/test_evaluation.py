@@ -192,6 +192,28 @@ def test_async_matches_sync():
     np.testing.assert_array_equal(sync.lengths, asyn.lengths)
 
 
+def test_rewards_reach_the_policy_once_per_step():
+    """Return-conditioned policies (Decision Transformer) lower their target from these."""
+
+    class Listener(AroundTheDisc):
+        def __init__(self, config):
+            super().__init__(config)
+            self.acts, self.rewards = 0, []
+
+        def act(self, obs):
+            self.acts += 1
+            return super().act(obs)
+
+        def observe_reward(self, rewards):
+            self.rewards.append(np.asarray(rewards).copy())
+
+    policy = disc_policy(Listener)
+    result = evaluate(policy, "two-paths", episodes=3, seed=0, num_envs=1)
+    assert len(policy.rewards) == policy.acts == result.lengths.sum()
+    assert policy.rewards[0].shape == (1,)
+    assert np.concatenate(policy.rewards).sum() == pytest.approx(result.returns.sum(), rel=1e-5)
+
+
 def test_reset_called_for_finished_envs_before_their_next_observation():
     policy = disc_policy(Spy)
     result = evaluate(policy, "two-paths", episodes=4, num_envs=1)

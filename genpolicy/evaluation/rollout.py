@@ -278,7 +278,7 @@ class EvalResult:
         if self.modes is not None:
             fractions = ", ".join(f"{f:.2f}" for f in self.modes.fractions)
             rows.append(("mode fractions", f"[{fractions}] undetermined {100 * self.modes.undetermined_fraction:.0f}%"))
-            rows.append(("mode entropy", f"{self.modes.entropy:.3f} (normalized)"))
+            rows.append(("mode entropy", f"{abs(self.modes.entropy):.3f} (normalized)"))
         if self.video:
             rows.append(("video", self.video))
         width = max(len(key) for key, _ in rows)
@@ -287,15 +287,17 @@ class EvalResult:
 
 
 def results_table(results: Mapping[str, EvalResult]) -> str:
-    """Markdown table, one row per named result (policy, algorithm, checkpoint...)."""
-    header = "| run | env | episodes | return | normalized | success | mode entropy |"
-    lines = [header, "|" + "---|" * 7]
+    """Markdown table, one row per named result (policy, algorithm, checkpoint...). ``modes``
+    is the fraction of episodes that ended in each mode (e.g. left / right of an obstacle)."""
+    header = "| run | env | episodes | return | normalized | success | modes | mode entropy |"
+    lines = [header, "|" + "---|" * 8]
     for run, r in results.items():
         norm = "—" if r.normalized_score is None else f"{r.normalized_score:.1f}"
         succ = "—" if r.success_rate is None else f"{100 * r.success_rate:.0f}%"
-        ent = "—" if r.mode_entropy is None or math.isnan(r.mode_entropy) else f"{r.mode_entropy:.2f}"
+        modes = "—" if r.modes is None else " / ".join(f"{f:.2f}" for f in r.modes.fractions)
+        ent = "—" if r.mode_entropy is None or math.isnan(r.mode_entropy) else f"{abs(r.mode_entropy):.2f}"
         lines.append(
-            f"| {run} | {r.name} | {r.episodes} | {r.mean_return:.1f} ± {r.std_return:.1f} | {norm} | {succ} | {ent} |"
+            f"| {run} | {r.name} | {r.episodes} | {r.mean_return:.1f} ± {r.std_return:.1f} | {norm} | {succ} | {modes} | {ent} |"
         )
     return "\n".join(lines)
 
@@ -408,6 +410,7 @@ class Evaluator:
                 buffers: list[list[np.ndarray]] = [[flat[i]] for i in range(n)]
             while True:
                 obs, reward, terminated, truncated, info = envs.step(policy.act(obs))
+                policy.observe_reward(reward)
                 ep_return += reward
                 ep_length += 1
                 flags = _success_flags(info, n)

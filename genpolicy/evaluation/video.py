@@ -71,7 +71,8 @@ def record_video(
             steps = 0
             while True:
                 action = policy.act(_batch(obs))[0]
-                obs, _, terminated, truncated, _ = env_.step(action)
+                obs, reward, terminated, truncated, _ = env_.step(action)
+                policy.observe_reward(np.asarray([reward], dtype=np.float32))
                 writer.append_data(_even(env_.render()))
                 steps += 1
                 if terminated or truncated or (max_steps is not None and steps >= max_steps):

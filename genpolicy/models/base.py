@@ -118,6 +118,10 @@ class Policy(nn.Module):
         self._fresh |= mask
         self._queue_index[mask] = self.config.action_horizon
 
+    def observe_reward(self, rewards: np.ndarray | torch.Tensor) -> None:
+        """Hear the rewards of the step just taken. Return-conditioned policies (Decision
+        Transformer) need them to lower their return-to-go; the rest ignore them."""
+
     @torch.no_grad()
     def act(self, obs: Any) -> np.ndarray:
         """Raw observations ``[B, obs_dim]`` (or one ``[obs_dim]``, or a dict) -> ``[B, act_dim]``."""

@@ -28,4 +28,8 @@ def get_algorithm(name: str) -> tuple[type[OfflineAlgorithm], type[AlgoConfig], 
     return ALGORITHMS[name]
 
 
-__all__ = ["ALGORITHMS", "AlgoConfig", "BC", "BCConfig", "Diffusion", "DiffusionConfig", "OfflineAlgorithm", "fit", "get_algorithm", "limit_threads", "make_trainer"]
+__all__ = [
+    "ALGORITHMS", "AlgoConfig", "BC", "BCConfig", "DTConfig", "DecisionTransformer", "Diffusion", "DiffusionConfig",
+    "GPTConfig", "GPTPolicyTrainer", "OfflineAlgorithm", "VAE", "VAEConfig", "fit", "get_algorithm", "limit_threads",
+    "make_trainer",
+]

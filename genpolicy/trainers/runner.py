@@ -30,10 +30,19 @@ def limit_threads(max_threads: int | None = None) -> int:
     """Keep torch's intra-op threads at or below the cores this process may use.
 
     Oversubscription is the classic small-machine slowdown (a 10x drop has been seen on 2
-    cores), so every entry point calls this once.
+    cores), so every entry point calls this once. ``GENPOLICY_THREADS`` (or, failing that,
+    ``OMP_NUM_THREADS``) caps the count further, e.g. when several runs share one machine.
     """
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    threads = max(1, min(available, max_threads or available))
+    caps = [available]
+    if max_threads:
+        caps.append(max_threads)
+    for name in ("GENPOLICY_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            caps.append(int(value))
+            break
+    threads = max(1, min(caps))
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return threads
