@@ -52,7 +52,6 @@ def _time(fn, repeats: int) -> list[float]:
 def bench(name: str, kwargs: dict, batch: int, repeats: int) -> dict:
     config = DiffusionPolicyConfig(obs_dim=OBS_DIM, act_dim=ACT_DIM, **kwargs)
     policy = DiffusionPolicy(config).eval()
-    steps = config.num_inference_steps
     obs = torch.randn(batch, config.obs_horizon, OBS_DIM)
     cond = policy.condition(policy.obs_normalizer.normalize(obs))
     x = torch.randn(batch, config.pred_horizon, ACT_DIM)

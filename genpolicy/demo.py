@@ -106,10 +106,12 @@ def plot_rollout_grid(results: dict, path: Path) -> None:
 
     from genpolicy.evaluation.plots import plot_rollouts
 
-    fig = Figure(figsize=(4.2 * len(results), 4.4))
+    cols = min(4, len(results))
+    rows = -(-len(results) // cols)
+    fig = Figure(figsize=(4.2 * cols, 4.4 * rows))
     FigureCanvasAgg(fig)
     for i, (name, result) in enumerate(results.items()):
-        ax = fig.add_subplot(1, len(results), i + 1)
+        ax = fig.add_subplot(rows, cols, i + 1)
         rate = 100 * (result.success_rate or 0.0)
         plot_rollouts(TASK, result, ax=ax, title=f"{name}: success {rate:.0f}%")
     fig.tight_layout()

@@ -2,7 +2,7 @@
 save/load determinism, EMA and exact resume.
 
 Runs in well under a minute on two busy cores: the networks are tiny and training uses one
-torch thread (see ``_one_thread``).
+torch thread (GENPOLICY_THREADS=1, set in conftest.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
-import genpolicy.trainers.runner as runner
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.models.base import load_policy
 from genpolicy.models.denoisers import ConditionalUnet1D, MLPDenoiser, SinusoidalEmbedding
@@ -29,17 +28,6 @@ from genpolicy.trainers.diffusion import Diffusion, DiffusionConfig
 from genpolicy.trainers.runner import fit
 
 CENTRES = torch.tensor([[0.8, 0.8], [0.8, -0.8], [-0.8, 0.8], [-0.8, -0.8]])
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    # Other jobs share this machine's 2 cores; with 2 OpenMP threads every op waits at a
-    # barrier for a descheduled thread (measured 50x slower for a 256x128 matmul).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setattr(runner, "limit_threads", lambda *args, **kwargs: 1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def small_policy(**overrides) -> DiffusionPolicy:
@@ -217,7 +205,6 @@ def test_set_inference_changes_steps_and_scheduler():
 # ------------------------------------------------------------------ learning
 @pytest.fixture(scope="module")
 def toy_diffusion(tmp_path_factory):
-    torch.set_num_threads(1)
     config = DiffusionConfig(
         denoiser="mlp",
         hidden_dims=[256, 256, 256],
@@ -235,11 +222,7 @@ def toy_diffusion(tmp_path_factory):
     torch.manual_seed(0)  # initial weights independent of the test order
     algo = Diffusion(config, four_mode_dataset())
     run_dir = tmp_path_factory.mktemp("toy_diffusion")
-    runner.limit_threads, original = (lambda *args, **kwargs: 1), runner.limit_threads
-    try:
-        fit(algo, run_dir, progress_bar=False)
-    finally:
-        runner.limit_threads = original
+    fit(algo, run_dir, progress_bar=False)
     return algo, run_dir
 
 

@@ -192,6 +192,20 @@ def test_async_matches_sync():
     np.testing.assert_array_equal(sync.lengths, asyn.lengths)
 
 
+def test_stochastic_policy_evaluation_is_repeatable_and_leaves_global_rng_alone():
+    class Jittery(AroundTheDisc):
+        def predict_chunk(self, h):
+            return super().predict_chunk(h) + 0.5 * torch.randn(h.shape[0], self.config.pred_horizon, 2)
+
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    first = evaluate(disc_policy(Jittery), "two-paths", episodes=4, seed=7, num_envs=2)
+    assert torch.equal(torch.rand(3), expected_next)  # caller's stream untouched
+    second = evaluate(disc_policy(Jittery), "two-paths", episodes=4, seed=7, num_envs=2)
+    assert np.array_equal(first.lengths, second.lengths) and np.array_equal(first.returns, second.returns)
+
+
 def test_rewards_reach_the_policy_once_per_step():
     """Return-conditioned policies (Decision Transformer) lower their target from these."""
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import genpolicy.trainers.runner as runner
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.models import build_policy, load_policy
 from genpolicy.models.cvae import gaussian_kl, reconstruction_loss
@@ -27,16 +26,6 @@ SMALL = {
     "gpt": dict(obs_horizon=3, pred_horizon=4, action_horizon=2, n_layer=2, n_embd=16, n_head=2, num_modes=3),
     "dt": dict(context_len=5, n_layer=2, n_embd=16, n_head=2, max_ep_len=50, return_scale=10.0, target_return=7.0),
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch):
-    """Tiny models on a shared 2-core machine: one intra-op thread is many times faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setattr(runner, "limit_threads", lambda *args, **kwargs: 1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def small_policy(kind: str):

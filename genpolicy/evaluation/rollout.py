@@ -23,6 +23,7 @@ with benchmarks/bench_eval.py --async). ``Evaluator`` keeps the vector env open 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from typing import Any, Callable, Literal
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from genpolicy.evaluation.multimodality import ModeStats
 from genpolicy.evaluation.scores import normalized_score as _normalized_score
@@ -164,6 +166,15 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+@contextlib.contextmanager
+def seeded_torch_rng(seed: int, device: torch.device):
+    """Seed torch's global RNG (CPU, and ``device`` if CUDA) for the block, then restore the
+    caller's state: stochastic policies sample repeatably without disturbing anyone else."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 @dataclass
@@ -402,63 +413,66 @@ class Evaluator:
         ep_success = np.zeros(n, dtype=bool)
         saw_success = False
 
-        try:
-            policy.reset()
-            obs, _ = envs.reset(seed=[seed + i if i < episodes else None for i in range(n)])
-            if keep_obs:
-                flat = _flat(obs, layout)
-                buffers: list[list[np.ndarray]] = [[flat[i]] for i in range(n)]
-            while True:
-                obs, reward, terminated, truncated, info = envs.step(policy.act(obs))
-                policy.observe_reward(reward)
-                ep_return += reward
-                ep_length += 1
-                flags = _success_flags(info, n)
-                if flags is not None:
-                    saw_success = True
-                    ep_success = (ep_success | flags) if success_at == "any" else flags
-                elif success_at == "last":
-                    ep_success[:] = False
-                done = np.logical_or(terminated, truncated)
-                if max_episode_steps is not None:
-                    done |= ep_length >= max_episode_steps
+        # Stochastic policies draw from torch's global RNG: seed it from ``seed`` inside a fork,
+        # so an evaluation is repeatable and the caller's RNG stream is left untouched.
+        with seeded_torch_rng(seed, policy.device):
+            try:
+                policy.reset()
+                obs, _ = envs.reset(seed=[seed + i if i < episodes else None for i in range(n)])
                 if keep_obs:
                     flat = _flat(obs, layout)
-                    for i in np.flatnonzero(slot >= 0):
-                        buffers[i].append(flat[i])
-                if not done.any():
-                    continue
+                    buffers: list[list[np.ndarray]] = [[flat[i]] for i in range(n)]
+                while True:
+                    obs, reward, terminated, truncated, info = envs.step(policy.act(obs))
+                    policy.observe_reward(reward)
+                    ep_return += reward
+                    ep_length += 1
+                    flags = _success_flags(info, n)
+                    if flags is not None:
+                        saw_success = True
+                        ep_success = (ep_success | flags) if success_at == "any" else flags
+                    elif success_at == "last":
+                        ep_success[:] = False
+                    done = np.logical_or(terminated, truncated)
+                    if max_episode_steps is not None:
+                        done |= ep_length >= max_episode_steps
+                    if keep_obs:
+                        flat = _flat(obs, layout)
+                        for i in np.flatnonzero(slot >= 0):
+                            buffers[i].append(flat[i])
+                    if not done.any():
+                        continue
 
-                reset_seeds: list[int | None] = [None] * n
-                for i in np.flatnonzero(done):
-                    k = slot[i]
-                    if k >= 0:
-                        returns[k], lengths[k], successes[k] = ep_return[i], ep_length[i], ep_success[i]
-                        if keep_obs:
-                            trajectories[k] = np.stack(buffers[i])
-                        finished += 1
-                    if next_episode < episodes:
-                        slot[i] = next_episode
-                        reset_seeds[i] = seed + next_episode
-                        next_episode += 1
-                    else:
-                        slot[i] = -1  # idle: still reset (a vector env steps all), never counted
-                if finished == episodes:
-                    break
-                ep_return[done] = 0.0
-                ep_length[done] = 0
-                ep_success[done] = False
-                policy.reset(done)
-                obs, _ = envs.reset(seed=reset_seeds, options={"reset_mask": done.copy()})
-                if keep_obs:
-                    flat = _flat(obs, layout)
+                    reset_seeds: list[int | None] = [None] * n
                     for i in np.flatnonzero(done):
-                        buffers[i] = [flat[i]]
-        except BaseException:
-            self.close()  # sub-envs may be mid-episode or broken: rebuild next time
-            raise
-        finally:
-            policy.reset()
+                        k = slot[i]
+                        if k >= 0:
+                            returns[k], lengths[k], successes[k] = ep_return[i], ep_length[i], ep_success[i]
+                            if keep_obs:
+                                trajectories[k] = np.stack(buffers[i])
+                            finished += 1
+                        if next_episode < episodes:
+                            slot[i] = next_episode
+                            reset_seeds[i] = seed + next_episode
+                            next_episode += 1
+                        else:
+                            slot[i] = -1  # idle: still reset (a vector env steps all), never counted
+                    if finished == episodes:
+                        break
+                    ep_return[done] = 0.0
+                    ep_length[done] = 0
+                    ep_success[done] = False
+                    policy.reset(done)
+                    obs, _ = envs.reset(seed=reset_seeds, options={"reset_mask": done.copy()})
+                    if keep_obs:
+                        flat = _flat(obs, layout)
+                        for i in np.flatnonzero(done):
+                            buffers[i] = [flat[i]]
+            except BaseException:
+                self.close()  # sub-envs may be mid-episode or broken: rebuild next time
+                raise
+            finally:
+                policy.reset()
 
         mode_ids = None
         if target.num_modes > 0:

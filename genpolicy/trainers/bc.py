@@ -14,10 +14,9 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
-from genpolicy.datasets.samplers import WindowSampler
-from genpolicy.models.base import PolicyConfig, build_policy
-from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
-from genpolicy.trainers.policy_setup import fit_normalizers, policy_fields_from
+from genpolicy.models.base import PolicyConfig
+from genpolicy.trainers.base import AlgoConfig
+from genpolicy.trainers.policy_setup import PolicyAlgorithm
 
 _HEADS = {"mse": "bc-mse", "gaussian": "bc-gaussian", "gmm": "bc-gmm"}
 
@@ -38,34 +37,26 @@ class BCConfig(AlgoConfig):
             raise ValueError(f"unknown BC head {self.head!r}; choose from {sorted(_HEADS)}")
 
 
-class BC(OfflineAlgorithm):
+class BC(PolicyAlgorithm):
     def __init__(self, config: BCConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
         # tanh-Gaussian needs actions in [-1, 1]; the others train best on standardized ones.
         action_norm = "minmax" if config.head == "gaussian" else "standard"
-        policy_config = policy_fields_from(
+        self.install_policy(
+            _HEADS[config.head],
             dataset,
-            config,
             action_norm=action_norm,
             hidden_dims=list(config.hidden_dims),
             num_modes=config.num_modes,
             dropout=config.dropout,
         )
-        self.policy = build_policy(_HEADS[config.head], policy_config)
-        fit_normalizers(self.policy, dataset)
-        self.enable_ema()
 
     def configure_optimizers(self):
         return self.make_optimizer(self.policy.parameters())
 
-    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
-        cfg = self.config
-        return WindowSampler(dataset, cfg.batch_size, cfg.obs_horizon, cfg.pred_horizon)
-
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         policy = self.policy
-        obs = policy.obs_normalizer.normalize(batch["observations"])
-        actions = policy.action_normalizer.normalize(batch["actions"])
+        obs, actions = self.normalized(batch)
         losses = policy.loss(obs, actions)
         self.optimizer_step(self.optimizers(), losses["loss"])
         return {k: v.detach() for k, v in losses.items()}

@@ -33,11 +33,9 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
-from genpolicy.datasets.samplers import WindowSampler
-from genpolicy.models.base import build_policy
 from genpolicy.models.diffusion import DiffusionPolicyConfig
-from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
-from genpolicy.trainers.policy_setup import fit_normalizers, policy_fields_from
+from genpolicy.trainers.base import AlgoConfig
+from genpolicy.trainers.policy_setup import PolicyAlgorithm
 
 
 @dataclass
@@ -82,15 +80,10 @@ _POLICY_FIELDS = sorted(
 )
 
 
-class Diffusion(OfflineAlgorithm):
+class Diffusion(PolicyAlgorithm):
     def __init__(self, config: DiffusionConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        policy_config = policy_fields_from(
-            dataset, config, action_norm="minmax", **{name: getattr(config, name) for name in _POLICY_FIELDS}
-        )
-        self.policy = build_policy("diffusion", policy_config)
-        fit_normalizers(self.policy, dataset)
-        self.enable_ema()
+        self.install_policy("diffusion", dataset, action_norm="minmax", **{name: getattr(config, name) for name in _POLICY_FIELDS})
 
     def configure_optimizers(self):
         cfg = self.config
@@ -107,14 +100,9 @@ class Diffusion(OfflineAlgorithm):
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
-    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
-        cfg = self.config
-        return WindowSampler(dataset, cfg.batch_size, cfg.obs_horizon, cfg.pred_horizon)
-
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         policy = self.policy
-        obs = policy.obs_normalizer.normalize(batch["observations"])
-        actions = policy.action_normalizer.normalize(batch["actions"])
+        obs, actions = self.normalized(batch)
         valid = ~batch["action_is_pad"] if self.config.mask_padding else None
         losses = policy.loss(obs, actions, generator=self.generator, valid=valid)
         self.optimizer_step(self.optimizers(), losses["loss"])

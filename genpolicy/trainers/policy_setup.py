@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from genpolicy.datasets.episodes import OfflineDataset
-from genpolicy.models.base import Policy
+from genpolicy.datasets.samplers import WindowSampler
+from genpolicy.models.base import Policy, build_policy
+from genpolicy.trainers.base import OfflineAlgorithm
 
 
 def policy_fields_from(dataset: OfflineDataset, algo_config: Any, **extra: Any) -> dict[str, Any]:
@@ -35,3 +39,26 @@ def policy_fields_from(dataset: OfflineDataset, algo_config: Any, **extra: Any) 
 def fit_normalizers(policy: Policy, dataset: OfflineDataset) -> None:
     policy.obs_normalizer.fit(dataset.observations)
     policy.action_normalizer.fit(dataset.actions)
+
+
+class PolicyAlgorithm(OfflineAlgorithm):
+    """Base of the algorithms that fit one ``self.policy`` to windows of the data (BC,
+    diffusion, CVAE, transformers): the policy is built from the dataset with its normalizers
+    fitted, batches are (To observations, Tp actions) windows, and updates see them normalized.
+    The config needs ``obs_horizon`` and ``pred_horizon``."""
+
+    def install_policy(self, name: str, dataset: OfflineDataset, **fields: Any) -> None:
+        """Build the registered policy ``name`` for ``dataset`` (+ ``fields``), fit its
+        normalizers and start its EMA copy."""
+        self.policy = build_policy(name, policy_fields_from(dataset, self.config, **fields))
+        fit_normalizers(self.policy, dataset)
+        self.enable_ema()
+
+    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
+        cfg = self.config
+        return WindowSampler(dataset, cfg.batch_size, cfg.obs_horizon, cfg.pred_horizon)
+
+    def normalized(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(observations, actions)`` of a batch in the policy's normalized units."""
+        policy = self.policy
+        return policy.obs_normalizer.normalize(batch["observations"]), policy.action_normalizer.normalize(batch["actions"])

@@ -28,10 +28,9 @@ import torch.nn.functional as F
 
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.datasets.samplers import WindowSampler
-from genpolicy.models.base import build_policy
 from genpolicy.models.transformers import weight_decay_groups
-from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
-from genpolicy.trainers.policy_setup import fit_normalizers, policy_fields_from
+from genpolicy.trainers.base import AlgoConfig
+from genpolicy.trainers.policy_setup import PolicyAlgorithm
 
 
 @dataclass
@@ -48,7 +47,7 @@ class TransformerConfig(AlgoConfig):
     dropout: float = 0.1
 
 
-class _TransformerAlgorithm(OfflineAlgorithm):
+class _TransformerAlgorithm(PolicyAlgorithm):
     def configure_optimizers(self):
         cfg = self.config
         optimizer = torch.optim.AdamW(
@@ -76,27 +75,19 @@ class GPTConfig(TransformerConfig):
 class GPTPolicyTrainer(_TransformerAlgorithm):
     def __init__(self, config: GPTConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        policy_config = policy_fields_from(
+        self.install_policy(
+            "gpt",
             dataset,
-            config,
             n_layer=config.n_layer,
             n_head=config.n_head,
             n_embd=config.n_embd,
             dropout=config.dropout,
             num_modes=config.num_modes,
         )
-        self.policy = build_policy("gpt", policy_config)
-        fit_normalizers(self.policy, dataset)
-        self.enable_ema()
-
-    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
-        cfg = self.config
-        return WindowSampler(dataset, cfg.batch_size, cfg.obs_horizon, cfg.pred_horizon)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         policy = self.policy
-        obs = policy.obs_normalizer.normalize(batch["observations"])
-        actions = policy.action_normalizer.normalize(batch["actions"])
+        obs, actions = self.normalized(batch)
         losses = policy.loss(obs, actions)  # -log GMM(a | transformer(o)[-1])
         self.step(losses["loss"])
         return {k: v.detach() for k, v in losses.items()}
@@ -138,9 +129,9 @@ def dataset_return_settings(dataset: OfflineDataset, config: DTConfig) -> dict[s
 class DecisionTransformer(_TransformerAlgorithm):
     def __init__(self, config: DTConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        policy_config = policy_fields_from(
+        self.install_policy(
+            "dt",
             dataset,
-            config,
             obs_horizon=1,
             pred_horizon=1,
             action_horizon=1,
@@ -152,9 +143,6 @@ class DecisionTransformer(_TransformerAlgorithm):
             dropout=config.dropout,
             **dataset_return_settings(dataset, config),
         )
-        self.policy = build_policy("dt", policy_config)
-        fit_normalizers(self.policy, dataset)
-        self.enable_ema()
 
     def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
         k = self.config.context_len
@@ -164,8 +152,7 @@ class DecisionTransformer(_TransformerAlgorithm):
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         policy = self.policy
-        states = policy.obs_normalizer.normalize(batch["observations"])
-        actions = policy.action_normalizer.normalize(batch["actions"])
+        states, actions = self.normalized(batch)
         returns = policy.scale_return(batch["returns_to_go"])
         real = ~batch["obs_is_pad"]  # the same steps as ~action_is_pad for this window layout
 

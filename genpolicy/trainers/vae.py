@@ -20,11 +20,9 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
-from genpolicy.datasets.samplers import WindowSampler
-from genpolicy.models.base import build_policy
 from genpolicy.models.cvae import gaussian_kl, reconstruction_loss, reparameterize
-from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
-from genpolicy.trainers.policy_setup import fit_normalizers, policy_fields_from
+from genpolicy.trainers.base import AlgoConfig
+from genpolicy.trainers.policy_setup import PolicyAlgorithm
 
 
 @dataclass
@@ -49,12 +47,12 @@ class VAEConfig(AlgoConfig):
             raise ValueError(f"reconstruction must be 'l1' or 'l2', got {self.reconstruction!r}")
 
 
-class VAE(OfflineAlgorithm):
+class VAE(PolicyAlgorithm):
     def __init__(self, config: VAEConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        policy_config = policy_fields_from(
+        self.install_policy(
+            "vae",
             dataset,
-            config,
             latent_dim=config.latent_dim,
             hidden_dims=list(config.hidden_dims),
             decoder=config.decoder,
@@ -63,21 +61,13 @@ class VAE(OfflineAlgorithm):
             n_embd=config.n_embd,
             inference=config.inference,
         )
-        self.policy = build_policy("vae", policy_config)
-        fit_normalizers(self.policy, dataset)
-        self.enable_ema()
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.policy.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
 
-    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
-        cfg = self.config
-        return WindowSampler(dataset, cfg.batch_size, cfg.obs_horizon, cfg.pred_horizon)
-
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg, policy = self.config, self.policy
-        obs = policy.obs_normalizer.normalize(batch["observations"])
-        actions = policy.action_normalizer.normalize(batch["actions"])
+        obs, actions = self.normalized(batch)
         is_pad = batch["action_is_pad"] if cfg.ignore_padded_actions else None
 
         mean, logvar = policy.encode(obs, actions)
