@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.strategies import SingleDeviceStrategy
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -121,10 +122,24 @@ class OfflineAlgorithm(L.LightningModule):
         """Polyak averaging ``target <- (1 - tau) target + tau source`` in one fused call."""
         torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
+    def on_train_start(self) -> None:
+        # Lightning's manual_backward runs precision/strategy/callback hooks around every
+        # backward: ~0.1 ms, 3-4 % of a small MLP update on a CPU core. On a single device in
+        # full or bf16 precision it is exactly ``loss.backward()``, so take the short way there
+        # (callbacks' on_before/after_backward hooks are then not called). DDP and fp16
+        # (gradient scaling) keep Lightning's path.
+        precision = str(self.trainer.precision)
+        self._plain_backward = isinstance(self.trainer.strategy, SingleDeviceStrategy) and precision in {
+            "32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true"
+        }
+
     def optimizer_step(self, optimizer, loss: torch.Tensor, params=None) -> None:
         """zero_grad -> backward (DDP-aware) -> optional clipping -> step."""
         optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
+        if getattr(self, "_plain_backward", False):
+            loss.backward()
+        else:
+            self.manual_backward(loss)
         if self.config.grad_clip > 0:
             params = params if params is not None else [p for g in optimizer.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
