@@ -67,7 +67,12 @@ class HarnessPolicy:
     def act(self, obs):
         return self.actions
 
+    device = torch.device("cpu")
+
     def reset(self, mask=None) -> None:
+        pass
+
+    def observe_reward(self, rewards) -> None:
         pass
 
 

@@ -69,6 +69,25 @@ def test_updates_per_step_only_changes_chunking(tmp_path):
         assert torch.equal(va, vb), key
 
 
+def test_direct_optimizer_steps_match_lightning_path_and_count(tmp_path):
+    """The single-device short cut (plain backward + torch optimizer step) gives the same
+    weights as Lightning's wrapped path, and trainer.global_step still counts every update."""
+    direct = fit(_new_algo(_config(grad_clip=1.0)), tmp_path / "a", progress_bar=False)
+    assert direct._direct_steps and direct.trainer.global_step == 120
+
+    class Wrapped(BC):
+        def on_train_start(self) -> None:
+            super().on_train_start()
+            self._direct_steps = False
+
+    torch.manual_seed(0)
+    wrapped = fit(Wrapped(_config(grad_clip=1.0), make_dataset(num_episodes=6, length=20)), tmp_path / "b",
+                  progress_bar=False)
+    assert wrapped.trainer.global_step == 120
+    for (key, va), vb in zip(_weights(direct).items(), _weights(wrapped).values()):
+        assert torch.equal(va, vb), key
+
+
 def test_exported_policy_round_trip(tmp_path):
     algo = fit(_new_algo(_config()), tmp_path, progress_bar=False)
     policy = load_policy(tmp_path / "policy")
