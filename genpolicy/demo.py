@@ -126,6 +126,13 @@ The expert passes the obstacle on the left or on the right with equal probabilit
 that averages the two ways drives into the obstacle; a generative policy picks one way per
 episode and takes both about equally often (normalized mode entropy near 1).
 
+* `bc-mse`: single-step MSE behaviour cloning. After one step the position already tells
+  which way the episode goes, so it breaks the tie from the start jitter and often succeeds.
+* `bc-mse-chunk`: the same regression with Diffusion Policy's chunking (To=2, Tp=16, Ta=8):
+  the first chunk is planned from the ambiguous start, averages the two ways and crashes
+  (the side a crashed episode leaned to is still counted in `modes`).
+* `diffusion`: the same chunking, with a diffusion model of the chunk.
+
 {table}
 
 ![rollouts](rollouts.png)
