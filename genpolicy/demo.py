@@ -38,6 +38,7 @@ TWO_PATHS_ALGOS: dict[str, tuple[str, dict, int]] = {
     # sends it straight into the obstacle.
     "bc-mse-chunk": ("bc", {"hidden_dims": [256, 256], **CHUNKED}, 5_000),
     "bc-gaussian-chunk": ("bc-gaussian", {"hidden_dims": [256, 256], **CHUNKED}, 5_000),
+    "bc-gmm-chunk": ("bc-gmm", {"hidden_dims": [256, 256], **CHUNKED}, 5_000),
     # The prior must be informative at a 2-D action: a higher KL weight keeps z ~ N(0, I)
     # samples on the data (kl_weight=1 leaves holes in the prior and ~80 % success).
     "vae": ("vae", {"kl_weight": 3.0}, 3_000),

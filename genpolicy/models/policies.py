@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import distributions as D
+from torch import nn
 
 from genpolicy.models.base import Policy, PolicyConfig, register_policy
-from genpolicy.models.nets import mlp
+from genpolicy.models.nets import ChunkGMMHead, mlp
 
 _LOG_STD_MIN, _LOG_STD_MAX = -5.0, 2.0
 
@@ -33,8 +34,11 @@ class _MLPPolicy(Policy):
 
     def __init__(self, config: MLPPolicyConfig) -> None:
         super().__init__(config)
-        in_dim = config.obs_horizon * config.obs_dim
-        self.net = mlp(in_dim, config.hidden_dims, self.net_output_dim(), layer_norm=config.layer_norm, dropout=config.dropout)
+        self.net = self.build_net(config.obs_horizon * config.obs_dim)
+
+    def build_net(self, in_dim: int) -> nn.Module:
+        c = self.config
+        return mlp(in_dim, c.hidden_dims, self.net_output_dim(), layer_norm=c.layer_norm, dropout=c.dropout)
 
     def net_output_dim(self) -> int:
         return self.config.pred_horizon * self.output_size()
@@ -111,39 +115,36 @@ class GMMPolicy(_MLPPolicy):
 
     A component is a full ``[Tp, act_dim]`` chunk, so one draw never mixes two ways around an
     obstacle. Control samples a component by its weight and executes its mean: the choice of
-    mode stays stochastic while the motion within a mode stays smooth.
+    mode stays stochastic while the motion within a mode stays smooth. The MLP trunk ends in
+    features; the shared :class:`ChunkGMMHead` (also under the GPT policy) maps them to the
+    mixture, with component means started apart.
     """
 
     config_class = GMMPolicyConfig
 
-    def net_output_dim(self) -> int:
-        chunk = self.config.pred_horizon * self.config.act_dim
-        return self.config.num_modes * (2 * chunk + 1)
-
-    def _params(self, obs_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        k = self.config.num_modes
-        out = self.net(rearrange(obs_norm, "b t d -> b (t d)"))
-        logits, rest = out[:, :k], out[:, k:]
-        mean, raw_std = rearrange(rest, "b (two k c) -> two b k c", two=2, k=k)
-        return logits, mean, F.softplus(raw_std) + self.config.min_std
+    def build_net(self, in_dim: int) -> nn.Module:
+        c = self.config
+        trunk = mlp(in_dim, c.hidden_dims[:-1], c.hidden_dims[-1], layer_norm=c.layer_norm, dropout=c.dropout)
+        self.head = ChunkGMMHead(c.hidden_dims[-1], c.pred_horizon * c.act_dim, c.num_modes, c.min_std)
+        self.head.spread_means_()
+        return nn.Sequential(trunk, nn.Mish())
 
     def distribution(self, obs_norm: torch.Tensor) -> D.MixtureSameFamily:
-        logits, mean, std = self._params(obs_norm)
-        components = D.Independent(D.Normal(mean, std), 1)
-        return D.MixtureSameFamily(D.Categorical(logits=logits), components)
+        return self.head(self._trunk(obs_norm))
 
     def loss(self, obs_norm: torch.Tensor, actions_norm: torch.Tensor) -> dict[str, torch.Tensor]:
         log_prob = self.distribution(obs_norm).log_prob(rearrange(actions_norm, "b t a -> b (t a)"))
         return {"loss": -log_prob.mean(), "log_prob": log_prob.mean().detach()}
+
+    def _trunk(self, obs_norm: torch.Tensor) -> torch.Tensor:
+        return self.net(rearrange(obs_norm, "b t d -> b (t d)"))
 
     def _to_chunk(self, flat: torch.Tensor) -> torch.Tensor:
         chunk = rearrange(flat, "b (t a) -> b t a", t=self.config.pred_horizon)
         return self.action_normalizer.unnormalize(chunk)
 
     def predict_chunk(self, obs_history: torch.Tensor) -> torch.Tensor:
-        logits, mean, _ = self._params(self._normalized(obs_history))
-        mode = D.Categorical(logits=logits).sample()
-        return self._to_chunk(mean[torch.arange(mean.shape[0], device=mean.device), mode])
+        return self._to_chunk(self.head.sample_mode_mean(self._trunk(self._normalized(obs_history))))
 
     def sample_chunk(self, obs_history: torch.Tensor) -> torch.Tensor:
         return self._to_chunk(self.distribution(self._normalized(obs_history)).sample())

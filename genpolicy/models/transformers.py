@@ -26,6 +26,7 @@ from torch import distributions as D
 from torch import nn
 
 from genpolicy.models.base import Policy, PolicyConfig, register_policy
+from genpolicy.models.nets import ChunkGMMHead
 
 
 # ----------------------------------------------------------------------------- trunk
@@ -118,46 +119,6 @@ def weight_decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
         {"params": [p for p in params if id(p) in decay], "weight_decay": weight_decay},
         {"params": [p for p in params if id(p) not in decay], "weight_decay": 0.0},
     ]
-
-
-# ----------------------------------------------------------------------- GMM head
-class ChunkGMMHead(nn.Module):
-    """Features ``[B, C]`` -> mixture of ``num_modes`` diagonal Gaussians over flat chunks
-    ``[B, Tp * act_dim]`` (normalized action units)."""
-
-    def __init__(self, in_dim: int, chunk_dim: int, num_modes: int, min_std: float = 1e-4) -> None:
-        super().__init__()
-        self.num_modes, self.chunk_dim, self.min_std = num_modes, chunk_dim, min_std
-        self.proj = nn.Linear(in_dim, num_modes * (2 * chunk_dim + 1))
-
-    @torch.no_grad()
-    def spread_means_(self, std: float = 1.0) -> None:
-        """Start the component means at different random chunks (biases ~ N(0, std^2)).
-
-        With all means starting at the same point (small init), EM-like symmetry breaking is
-        slow and often ends with one broad component over two modes and dead components.
-        """
-        k, c = self.num_modes, self.chunk_dim
-        self.proj.bias[k : k + k * c].normal_(0.0, std)
-
-    def params(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Mixture logits ``[B, K]``, means and stds ``[B, K, Tp * act_dim]``."""
-        out = self.proj(features)
-        logits, rest = out[:, : self.num_modes], out[:, self.num_modes :]
-        mean, raw_std = rearrange(rest, "b (two k c) -> two b k c", two=2, k=self.num_modes)
-        return logits, mean, F.softplus(raw_std) + self.min_std
-
-    def forward(self, features: torch.Tensor) -> D.MixtureSameFamily:
-        logits, mean, std = self.params(features)
-        components = D.Independent(D.Normal(mean, std), 1)
-        return D.MixtureSameFamily(D.Categorical(logits=logits), components)
-
-    def sample_mode_mean(self, features: torch.Tensor) -> torch.Tensor:
-        """Pick a component by its weight and return its mean: a stochastic choice of mode,
-        a smooth motion within it (what the policy executes)."""
-        logits, mean, _ = self.params(features)
-        mode = D.Categorical(logits=logits).sample()
-        return mean[torch.arange(mean.shape[0], device=mean.device), mode]
 
 
 # --------------------------------------------------------------------------- GPT
