@@ -43,7 +43,7 @@ TWO_PATHS_ALGOS: dict[str, tuple[str, dict, int]] = {
     # samples on the data (kl_weight=1 leaves holes in the prior and ~80 % success).
     "vae": ("vae", {"kl_weight": 3.0}, 3_000),
     # Two observations of history let the GMM head tell the ways apart once committed.
-    "gpt": ("gpt", {"obs_horizon": 2}, 3_000),
+    "gpt": ("gpt", {"obs_horizon": 2}, 6_000),
     # A small U-Net is plenty for 2-D actions: 96-100 % success, both ways ~50/50.
     "diffusion": ("diffusion", {"down_dims": [32, 64], "batch_size": 128, "lr": 1e-3, "lr_warmup_steps": 100}, 5_000),
 }
