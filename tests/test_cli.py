@@ -9,6 +9,9 @@ import sys
 import pytest
 
 from genpolicy.cli import main
+from genpolicy.demo import TWO_PATHS_ALGOS
+from genpolicy.trainers import get_algorithm
+from tests.conftest import make_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +77,14 @@ def test_corrupt_hdf5_and_unknown_env(tmp_path, capsys):
 def test_console_script_exit_code():
     result = subprocess.run([sys.executable, "-m", "genpolicy.cli", "fit", "bc", "--data", "/missing"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].startswith("genpolicy: error:")
+
+
+@pytest.mark.parametrize("name", sorted(TWO_PATHS_ALGOS))
+def test_every_benchmark_config_builds(name):
+    """The demo / two-paths table configs stay valid as configs evolve (no training here)."""
+
+    algo_name, overrides, steps = TWO_PATHS_ALGOS[name]
+    algo_class, config_class, variant = get_algorithm(algo_name)
+    config = config_class(**{**variant, **overrides, "steps": steps})
+    algo = algo_class(config, make_dataset(obs_dim=2, act_dim=2))
+    assert algo.export_policy().config.act_dim == 2
