@@ -51,6 +51,17 @@ def test_select_episodes_and_to():
     assert ds.to("cpu").device.type == "cpu"
 
 
+def test_concatenate_keeps_episodes_and_names_mismatches():
+    a, b = make_dataset(num_episodes=2, length=5), make_dataset(num_episodes=3, length=4)
+    joined = OfflineDataset.concatenate([a, b])
+    assert len(joined) == 22 and joined.num_episodes == 5
+    assert torch.equal(joined.episode_returns(), torch.tensor([5.0, 5.0, 4.0, 4.0, 4.0]))
+    assert torch.equal(joined.observations[10:], b.observations)
+    assert joined.metadata["source"] == "synthetic + synthetic"
+    with pytest.raises(DatasetError, match="obs/act dims"):
+        OfflineDataset.concatenate([a, make_dataset(obs_dim=4)])
+
+
 @pytest.mark.parametrize("mode", ["standard", "minmax"])
 def test_normalizer_round_trip(mode):
     data = torch.randn(500, 3) * torch.tensor([1.0, 10.0, 0.0]) + torch.tensor([5.0, -2.0, 7.0])

@@ -151,6 +151,27 @@ class OfflineDataset:
         picked = {name: getattr(self, name)[rows] for name in FIELDS}
         return OfflineDataset(**picked, metadata=dict(self.metadata))
 
+    @classmethod
+    def concatenate(cls, datasets: "list[OfflineDataset]", metadata: dict[str, Any] | None = None) -> "OfflineDataset":
+        """Episodes of several datasets back to back (e.g. expert + noisy data, the way D4RL's
+        medium-expert mixes two sources). ``metadata`` defaults to the first dataset's, with
+        ``source`` listing all sources; observation and action sizes must agree."""
+        if not datasets:
+            raise ValueError("concatenate needs at least one dataset")
+        first = datasets[0]
+        for i, other in enumerate(datasets[1:], start=1):
+            if (other.obs_dim, other.act_dim) != (first.obs_dim, first.act_dim):
+                raise DatasetError(
+                    other.metadata.get("source", f"<dataset {i}>"), "observations", None,
+                    f"obs/act dims {(other.obs_dim, other.act_dim)} differ from the first dataset's "
+                    f"{(first.obs_dim, first.act_dim)}",
+                )
+        joined = {name: torch.cat([getattr(d, name).to(first.device) for d in datasets]) for name in FIELDS}
+        if metadata is None:
+            metadata = dict(first.metadata)
+            metadata["source"] = " + ".join(str(d.metadata.get("source", "<memory>")) for d in datasets)
+        return cls(**joined, metadata=metadata)
+
     def summary(self) -> str:
         returns = self.episode_returns()
         return (
