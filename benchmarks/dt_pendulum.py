@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("--out", default="runs/dt_pendulum")
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--episodes", type=int, default=50)
+    parser.add_argument("--context-len", type=int, default=20, help="DT context K (paper: 20)")
+    parser.add_argument("--action-dropout", type=float, default=0.0)
+    parser.add_argument("--skip-bc", action="store_true")
     args = parser.parse_args()
     limit_threads()
     out = Path(args.out)
@@ -53,17 +56,19 @@ def main() -> None:
     chunk = 50
     common = dict(steps=args.steps, updates_per_step=chunk, updates_per_epoch=args.steps // 5 // chunk * chunk)
     torch.manual_seed(0)
-    dt = fit(DecisionTransformer(DTConfig(**common), dataset), out / "dt", progress_bar=False)
-    torch.manual_seed(0)
-    bc = fit(BC(BCConfig(head="mse", **common), dataset), out / "bc", progress_bar=False)
+    dt_config = DTConfig(context_len=args.context_len, action_dropout=args.action_dropout, **common)
+    dt = fit(DecisionTransformer(dt_config, dataset), out / "dt", progress_bar=False)
 
     rows = {}
     policy = dt.export_policy()
     for target in (-100.0, -400.0, -800.0):
         policy.config.target_return = target
         result = evaluate(policy, TASK, episodes=args.episodes, seed=5_000)
-        rows[f"dt (target {target:.0f})"] = result
-    rows["bc-mse on the mixture"] = evaluate(bc.export_policy(), TASK, episodes=args.episodes, seed=5_000)
+        rows[f"dt K={args.context_len} (target {target:.0f})"] = result
+    if not args.skip_bc:
+        torch.manual_seed(0)
+        bc = fit(BC(BCConfig(head="mse", **common), dataset), out / "bc", progress_bar=False)
+        rows["bc-mse on the mixture"] = evaluate(bc.export_policy(), TASK, episodes=args.episodes, seed=5_000)
 
     lines = ["| policy | return | normalized |", "|---|---|---|"]
     for name, r in rows.items():

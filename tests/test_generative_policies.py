@@ -161,6 +161,20 @@ def test_dt_predicts_each_action_without_seeing_it():
     torch.testing.assert_close(out[:, :4], out_changed[:, :4])
 
 
+def test_dt_hidden_action_tokens_are_ignored():
+    policy = small_policy("dt")
+    states, actions, returns, timesteps = dt_inputs()
+    hide = torch.zeros(3, 5, dtype=torch.bool)
+    hide[:, 1] = True
+    changed = actions.clone()
+    changed[:, 1] += 0.7
+    out = policy(states, actions, returns, timesteps, hide_actions=hide)
+    torch.testing.assert_close(out, policy(states, changed, returns, timesteps, hide_actions=hide))
+    assert not torch.allclose(out[:, 2:], policy(states, actions, returns, timesteps)[:, 2:])
+    with pytest.raises(ValueError, match="action_dropout"):
+        DTConfig(action_dropout=1.0)
+
+
 def test_dt_return_scaling_round_trips_and_comes_from_the_data():
     policy = small_policy("dt")
     returns = torch.tensor([-1234.5, 0.0, 7.25])

@@ -221,6 +221,8 @@ class DTPolicy(Policy):
         self.embed_return = nn.Linear(1, c.n_embd)
         self.embed_state = nn.Linear(c.obs_dim, c.n_embd)
         self.embed_action = nn.Linear(c.act_dim, c.n_embd)
+        # Stands in for action tokens hidden during training (``hide_actions``).
+        self.hidden_action = nn.Parameter(torch.zeros(c.n_embd))
         self.embed_ln = nn.LayerNorm(c.n_embd)
         self.embed_drop = nn.Dropout(c.dropout)
         self.trunk = Transformer(c.n_layer, c.n_embd, c.n_head, c.dropout, causal=True)
@@ -249,17 +251,22 @@ class DTPolicy(Policy):
         returns_to_go: torch.Tensor,
         timesteps: torch.Tensor,
         padding: torch.Tensor | None = None,
+        hide_actions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Normalized ``states [B, K, obs]``, ``actions [B, K, act]``, scaled ``returns_to_go
         [B, K]``, ``timesteps [B, K]`` long, ``padding [B, K]`` bool (True = pad) ->
         predicted normalized actions ``[B, K, act]``; ``a_k`` is read at token ``s_k``, so it
-        sees ``R_1..R_k, s_1..s_k, a_1..a_{k-1}`` and never ``a_k`` itself."""
+        sees ``R_1..R_k, s_1..s_k, a_1..a_{k-1}`` and never ``a_k`` itself. ``hide_actions
+        [B, K]`` bool replaces those action tokens by a learned placeholder."""
         time = self.embed_timestep(timesteps.clamp(0, self.config.max_ep_len - 1))
+        action_tokens = self.embed_action(actions)
+        if hide_actions is not None:
+            action_tokens = torch.where(hide_actions[..., None], self.hidden_action.to(action_tokens.dtype), action_tokens)
         tokens = torch.stack(
             [
                 self.embed_return(returns_to_go[..., None]) + time,
                 self.embed_state(states) + time,
-                self.embed_action(actions) + time,
+                action_tokens + time,
             ],
             dim=2,
         )  # [B, K, 3, C]

@@ -12,7 +12,9 @@ Decision Transformer (Chen et al. 2021):
     for each update:
         (R_k, s_k, a_k, t_k)_{k=1..K} ~ D        # K-step windows ending at a random step,
                                                  # left-padded at episode starts
-        a_hat = DT(R / return_scale, s, a, t)    # causal over (R, s, a) tokens, pads masked
+        hide ~ Bernoulli(action_dropout)         # per context action token
+        a_hat = DT(R / return_scale, s, a, t)    # causal over (R, s, a) tokens, pads masked,
+                                                 # hidden action tokens -> learned placeholder
         loss = mean over real steps of ||a_hat_k - a_k||^2
 
 Both: AdamW with decoupled weight decay on Linear weights only, linear warm-up of the
@@ -110,6 +112,16 @@ class DTConfig(TransformerConfig):
     return_scale: float | None = None
     target_return: float | None = None
     max_ep_len: int | None = None
+    # Probability of hiding each context action token during training. With smooth or
+    # bang-bang experts a_{t-1} predicts a_t almost everywhere, and a model that reads it
+    # copies it and lags at every switch (the copycat problem of history-conditioned
+    # imitation); hiding tokens makes the state and return carry the decision.
+    action_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.action_dropout < 1.0:
+            raise ValueError(f"action_dropout must be in [0, 1), got {self.action_dropout}")
 
 
 def dataset_return_settings(dataset: OfflineDataset, config: DTConfig) -> dict[str, float | int]:
@@ -156,7 +168,11 @@ class DecisionTransformer(_TransformerAlgorithm):
         returns = policy.scale_return(batch["returns_to_go"])
         real = ~batch["obs_is_pad"]  # the same steps as ~action_is_pad for this window layout
 
-        predicted = policy(states, actions, returns, batch["timesteps"], padding=~real)
+        hide = None
+        if self.config.action_dropout > 0:
+            draw = torch.rand(real.shape, generator=self.generator, device=real.device)
+            hide = draw < self.config.action_dropout
+        predicted = policy(states, actions, returns, batch["timesteps"], padding=~real, hide_actions=hide)
         loss = F.mse_loss(predicted[real], actions[real])
 
         self.step(loss)
