@@ -42,14 +42,7 @@ class BC(PolicyAlgorithm):
         super().__init__(config, dataset)
         # tanh-Gaussian needs actions in [-1, 1]; the others train best on standardized ones.
         action_norm = "minmax" if config.head == "gaussian" else "standard"
-        self.install_policy(
-            _HEADS[config.head],
-            dataset,
-            action_norm=action_norm,
-            hidden_dims=list(config.hidden_dims),
-            num_modes=config.num_modes,
-            dropout=config.dropout,
-        )
+        self.install_policy(_HEADS[config.head], dataset, action_norm=action_norm)
 
     def configure_optimizers(self):
         return self.make_optimizer(self.policy.parameters())

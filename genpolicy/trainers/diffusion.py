@@ -27,13 +27,12 @@ evaluation episodes, both ways 45-55 %, 230-320 s of training on 2 cores)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
-from genpolicy.models.diffusion import DiffusionPolicyConfig
 from genpolicy.trainers.base import AlgoConfig
 from genpolicy.trainers.policy_setup import PolicyAlgorithm
 
@@ -73,17 +72,10 @@ class DiffusionConfig(AlgoConfig):
             raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
 
 
-# Fields of the algorithm config that configure the policy (horizons come via policy_fields_from).
-_POLICY_FIELDS = sorted(
-    {f.name for f in fields(DiffusionConfig)} & {f.name for f in fields(DiffusionPolicyConfig)}
-    - {"obs_horizon", "pred_horizon", "action_horizon"}
-)
-
-
 class Diffusion(PolicyAlgorithm):
     def __init__(self, config: DiffusionConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        self.install_policy("diffusion", dataset, action_norm="minmax", **{name: getattr(config, name) for name in _POLICY_FIELDS})
+        self.install_policy("diffusion", dataset, action_norm="minmax")
 
     def configure_optimizers(self):
         cfg = self.config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -47,10 +48,12 @@ class PolicyAlgorithm(OfflineAlgorithm):
     fitted, batches are (To observations, Tp actions) windows, and updates see them normalized.
     The config needs ``obs_horizon`` and ``pred_horizon``."""
 
-    def install_policy(self, name: str, dataset: OfflineDataset, **fields: Any) -> None:
-        """Build the registered policy ``name`` for ``dataset`` (+ ``fields``), fit its
-        normalizers and start its EMA copy."""
-        self.policy = build_policy(name, policy_fields_from(dataset, self.config, **fields))
+    def install_policy(self, name: str, dataset: OfflineDataset, **overrides: Any) -> None:
+        """Build the registered policy ``name`` for ``dataset``, fit its normalizers and start
+        its EMA copy. Every algorithm-config field that the policy config also declares is
+        passed on (a shared name means the same setting on both sides); ``overrides`` win."""
+        settings = {**asdict(self.config), **policy_fields_from(dataset, self.config, **overrides)}
+        self.policy = build_policy(name, settings)
         fit_normalizers(self.policy, dataset)
         self.enable_ema()
 

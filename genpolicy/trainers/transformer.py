@@ -77,15 +77,7 @@ class GPTConfig(TransformerConfig):
 class GPTPolicyTrainer(_TransformerAlgorithm):
     def __init__(self, config: GPTConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        self.install_policy(
-            "gpt",
-            dataset,
-            n_layer=config.n_layer,
-            n_head=config.n_head,
-            n_embd=config.n_embd,
-            dropout=config.dropout,
-            num_modes=config.num_modes,
-        )
+        self.install_policy("gpt", dataset)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         policy = self.policy
@@ -148,11 +140,6 @@ class DecisionTransformer(_TransformerAlgorithm):
             pred_horizon=1,
             action_horizon=1,
             action_norm="minmax",
-            context_len=config.context_len,
-            n_layer=config.n_layer,
-            n_head=config.n_head,
-            n_embd=config.n_embd,
-            dropout=config.dropout,
             **dataset_return_settings(dataset, config),
         )
 

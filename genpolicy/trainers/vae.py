@@ -50,17 +50,7 @@ class VAEConfig(AlgoConfig):
 class VAE(PolicyAlgorithm):
     def __init__(self, config: VAEConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        self.install_policy(
-            "vae",
-            dataset,
-            latent_dim=config.latent_dim,
-            hidden_dims=list(config.hidden_dims),
-            decoder=config.decoder,
-            n_layer=config.n_layer,
-            n_head=config.n_head,
-            n_embd=config.n_embd,
-            inference=config.inference,
-        )
+        self.install_policy("vae", dataset)
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.policy.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
