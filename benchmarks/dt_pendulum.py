@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from genpolicy.config import build_config
 from genpolicy.datasets import OfflineDataset, load_dataset
 from genpolicy.datasets.collect import collect
 from genpolicy.evaluation import evaluate
@@ -59,7 +60,7 @@ def main() -> None:
     chunk = 50
     common = dict(steps=args.steps, updates_per_step=chunk, updates_per_epoch=args.steps // 5 // chunk * chunk)
     torch.manual_seed(0)
-    dt_config = DTConfig(context_len=args.context_len, action_dropout=args.action_dropout, **common)
+    dt_config = build_config(DTConfig, {"policy.context_len": args.context_len, "action_dropout": args.action_dropout, **common})
     dt = fit(DecisionTransformer(dt_config, dataset), out / "dt", progress_bar=False)
 
     rows = {}
@@ -70,7 +71,7 @@ def main() -> None:
         rows[f"dt K={args.context_len} (target {target:.0f})"] = result
     if not args.skip_bc:
         torch.manual_seed(0)
-        bc = fit(BC(BCConfig(head="mse", **common), dataset), out / "bc", progress_bar=False)
+        bc = fit(BC(build_config(BCConfig, {"head": "mse", **common}), dataset), out / "bc", progress_bar=False)
         rows["bc-mse on the mixture"] = evaluate(bc.export_policy(), TASK, episodes=args.episodes, seed=5_000)
 
     lines = ["| policy | return | normalized |", "|---|---|---|"]

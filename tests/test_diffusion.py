@@ -14,6 +14,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import nn
 
+from genpolicy.config import build_config
+from genpolicy.trainers.base import ema_decay_at
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.models.base import load_policy
 from genpolicy.models.denoisers import ConditionalUnet1D, MLPDenoiser, SinusoidalEmbedding
@@ -205,20 +207,12 @@ def test_set_inference_changes_steps_and_scheduler():
 # ------------------------------------------------------------------ learning
 @pytest.fixture(scope="module")
 def toy_diffusion(tmp_path_factory):
-    config = DiffusionConfig(
-        denoiser="mlp",
-        hidden_dims=[256, 256, 256],
-        obs_horizon=1,
-        pred_horizon=1,
-        action_horizon=1,
-        steps=1000,
-        updates_per_step=100,
-        updates_per_epoch=1000,
-        batch_size=256,
-        lr=3e-3,
-        lr_schedule="constant",
-        lr_warmup_steps=0,
-    )
+    config = build_config(DiffusionConfig, {
+        "policy": {"denoiser": "mlp", "hidden_dims": [256, 256, 256], "obs_horizon": 1, "pred_horizon": 1,
+                   "action_horizon": 1},
+        "steps": 1000, "updates_per_step": 100, "updates_per_epoch": 1000, "batch_size": 256,
+        "optim": {"lr": 3e-3, "schedule": "constant", "warmup_steps": 0},
+    })
     torch.manual_seed(0)  # initial weights independent of the test order
     algo = Diffusion(config, four_mode_dataset())
     run_dir = tmp_path_factory.mktemp("toy_diffusion")
@@ -233,14 +227,16 @@ def fractions_near_centres(samples: torch.Tensor) -> torch.Tensor:
 def test_diffusion_covers_all_four_modes_while_mse_bc_averages(toy_diffusion, tmp_path):
     algo, _ = toy_diffusion
     policy = algo.export_policy()
-    assert policy is algo.ema_policy
+    assert policy is algo.policy_ema
     torch.manual_seed(0)
     samples = policy.sample(torch.zeros(1, 1), 256)[0, :, 0]  # [256, 2]
     fractions = fractions_near_centres(samples)
     assert (fractions >= 0.10).all(), fractions
 
     torch.manual_seed(0)
-    bc = BC(BCConfig(head="mse", hidden_dims=[64, 64], steps=300, updates_per_step=100, updates_per_epoch=300, lr=3e-3), four_mode_dataset())
+    bc_config = build_config(BCConfig, {"head": "mse", "policy.hidden_dims": [64, 64], "steps": 300,
+                                        "updates_per_step": 100, "updates_per_epoch": 300, "optim.lr": 3e-3})
+    bc = BC(bc_config, four_mode_dataset())
     fit(bc, tmp_path / "bc", progress_bar=False)
     bc_samples = bc.export_policy().sample(torch.zeros(1, 1), 256)[0, :, 0]
     assert bc_samples.norm(dim=-1).max() < 0.3  # the mean of the four modes
@@ -267,20 +263,21 @@ def test_save_load_gives_identical_samples_under_the_same_seed(toy_diffusion, tm
 
 
 def test_ema_is_one_lerp_with_the_scheduled_decay():
-    algo = Diffusion(DiffusionConfig(denoiser="mlp", hidden_dims=[16], ema_decay=0.999), four_mode_dataset(64))
-    assert algo.ema_policy is not None and algo.export_policy() is algo.ema_policy
+    config = build_config(DiffusionConfig, {"policy.denoiser": "mlp", "policy.hidden_dims": [16], "ema_decay": 0.999})
+    algo = Diffusion(config, four_mode_dataset(64))
+    assert algo.policy_ema is not None and algo.export_policy() is algo.policy_ema
     with torch.no_grad():
         for p in algo.policy.parameters():
             p.add_(torch.randn_like(p))
-    before = [p.clone() for p in algo.ema_policy.parameters()]
+    before = [p.clone() for p in algo.policy_ema.parameters()]
     step = 7
-    decay = algo.ema_decay_at(step)
+    decay = ema_decay_at(0.999, step)
     assert decay == pytest.approx(min(0.999, 1 - (1 + step) ** -0.75))
-    algo.update_ema(step)
-    for old, new, online in zip(before, algo.ema_policy.parameters(), algo.policy.parameters()):
+    algo._update_averages(step)
+    for old, new, online in zip(before, algo.policy_ema.parameters(), algo.policy.parameters()):
         torch.testing.assert_close(new, torch.lerp(old, online, 1 - decay), atol=0, rtol=0)
-    assert algo.ema_decay_at(10**6) == 0.999  # the cap
-    assert math.isclose(algo.ema_decay_at(0), 0.0)
+    assert ema_decay_at(0.999, 10**6) == 0.999  # the cap
+    assert math.isclose(ema_decay_at(0.999, 0), 0.0)
 
 
 class StopAfterFirstEpoch(Callback):
@@ -293,11 +290,11 @@ class StopAfterFirstEpoch(Callback):
 def test_resume_from_checkpoint_is_exact(tmp_path):
     def make():
         torch.manual_seed(0)  # same initial weights
-        config = DiffusionConfig(
-            denoiser="mlp", hidden_dims=[16], obs_horizon=2, pred_horizon=4, action_horizon=2,
-            steps=40, updates_per_step=10, updates_per_epoch=20, batch_size=16,
-            lr=1e-3, lr_schedule="cosine", lr_warmup_steps=10,  # the schedule is resumed too
-        )
+        config = build_config(DiffusionConfig, {
+            "policy": {"denoiser": "mlp", "hidden_dims": [16], "obs_horizon": 2, "pred_horizon": 4, "action_horizon": 2},
+            "steps": 40, "updates_per_step": 10, "updates_per_epoch": 20, "batch_size": 16,
+            "optim": {"lr": 1e-3, "schedule": "cosine", "warmup_steps": 10},  # the schedule is resumed too
+        })
         return Diffusion(config, four_mode_dataset(256))
 
     straight = fit(make(), tmp_path / "straight", progress_bar=False)
@@ -307,7 +304,7 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
     assert int(resumed.num_updates) == 40
     for a, b in zip(straight.policy.state_dict().values(), resumed.policy.state_dict().values()):
         assert torch.equal(a, b)
-    for a, b in zip(straight.ema_policy.state_dict().values(), resumed.ema_policy.state_dict().values()):
+    for a, b in zip(straight.policy_ema.state_dict().values(), resumed.policy_ema.state_dict().values()):
         assert torch.equal(a, b)
 
 
@@ -315,6 +312,6 @@ def test_registered_algorithms_build_their_denoiser():
     data = four_mode_dataset(64)
     for name, kind in (("diffusion", ConditionalUnet1D), ("diffusion-mlp", MLPDenoiser)):
         cls, config_cls, overrides = ALGORITHMS[name]
-        algo = cls(config_cls(**overrides, down_dims=[8, 16], hidden_dims=[8]), data)
+        algo = cls(build_config(config_cls, {**overrides, "policy.down_dims": [8, 16], "policy.hidden_dims": [8]}), data)
         assert isinstance(algo.policy.denoiser, kind)
         assert algo.policy.config.action_norm == "minmax"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from genpolicy.config import build_config
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.models import build_policy, load_policy
 from genpolicy.models.cvae import gaussian_kl, reconstruction_loss
@@ -233,20 +234,22 @@ def mode_fractions(policy) -> list[float]:
 
 
 def test_cvae_covers_four_modes(tmp_path):
-    config = VAEConfig(
-        pred_horizon=1, action_horizon=1, hidden_dims=[128, 128], latent_dim=8, kl_weight=0.3, lr=3e-3,
-        batch_size=256, steps=600, updates_per_step=50, updates_per_epoch=600,
-    )
+    config = build_config(VAEConfig, {
+        "policy": {"pred_horizon": 1, "action_horizon": 1, "hidden_dims": [128, 128], "latent_dim": 8},
+        "kl_weight": 0.3, "optim.lr": 3e-3, "batch_size": 256, "steps": 600, "updates_per_step": 50,
+        "updates_per_epoch": 600,
+    })
     algo = train(VAE, config, four_mode_toy(), tmp_path)
     fractions = mode_fractions(algo.export_policy())
     assert min(fractions) >= 0.10, fractions
 
 
 def test_gpt_gmm_covers_four_modes(tmp_path):
-    config = GPTConfig(
-        obs_horizon=1, pred_horizon=1, action_horizon=1, n_layer=1, n_embd=32, n_head=2, dropout=0.0,
-        warmup_steps=50, batch_size=256, steps=400, updates_per_step=50, updates_per_epoch=400,
-    )
+    config = build_config(GPTConfig, {
+        "policy": {"obs_horizon": 1, "pred_horizon": 1, "action_horizon": 1, "n_layer": 1, "n_embd": 32,
+                   "n_head": 2, "dropout": 0.0},
+        "optim.warmup_steps": 50, "batch_size": 256, "steps": 400, "updates_per_step": 50, "updates_per_epoch": 400,
+    })
     algo = train(GPTPolicyTrainer, config, four_mode_toy(), tmp_path)
     fractions = mode_fractions(algo.export_policy())
     assert min(fractions) >= 0.10, fractions
@@ -282,7 +285,8 @@ def test_save_load_round_trip(kind, tmp_path):
 def test_seeded_training_is_deterministic(name, tmp_path):
     algo_cls, config_cls, overrides = ALGORITHMS[name]
     small = {k: v for k, v in SMALL[name].items() if k not in ("return_scale", "target_return", "max_ep_len")}
-    config = config_cls(**overrides, **small, batch_size=16, steps=10, updates_per_step=5, updates_per_epoch=10)
+    config = build_config(config_cls, {**overrides, "policy": small, "batch_size": 16, "steps": 10,
+                                       "updates_per_step": 5, "updates_per_epoch": 10})
     torch.manual_seed(config.seed)
     untrained = algo_cls(config, episodic_data()).export_policy().state_dict()
     first = train(algo_cls, config, episodic_data(), tmp_path / "a").export_policy().state_dict()
@@ -316,10 +320,11 @@ def test_dt_delivers_the_return_it_is_asked_for(tmp_path):
     """Rolled out in the counting task (reward (a+1)/2 per step), the trained DT earns about
     the target return it is given, for low, middle and high targets alike."""
     length = 10
-    config = DTConfig(
-        context_len=length, n_layer=2, n_head=2, n_embd=32, dropout=0.0, warmup_steps=50, lr=3e-3,
-        batch_size=64, steps=600, updates_per_step=50, updates_per_epoch=600,
-    )
+    config = build_config(DTConfig, {
+        "policy": {"context_len": length, "n_layer": 2, "n_head": 2, "n_embd": 32, "dropout": 0.0},
+        "optim": {"warmup_steps": 50, "lr": 3e-3},
+        "batch_size": 64, "steps": 600, "updates_per_step": 50, "updates_per_epoch": 600,
+    })
     policy = train(DecisionTransformer, config, counting_episodes(length), tmp_path).export_policy().eval()
     achieved = {}
     for target in (2.0, 5.0, 8.0):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from genpolicy.config import build_config
 from genpolicy.models.base import load_policy
 from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
 from genpolicy.trainers.bc import BC, BCConfig
@@ -22,10 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _config(**overrides) -> BCConfig:
-    base = dict(head="gmm", steps=120, updates_per_step=10, updates_per_epoch=30, batch_size=32,
-                hidden_dims=[32, 32], ema_decay=0.99, pred_horizon=2, action_horizon=2, obs_horizon=2)
-    base.update(overrides)
-    return BCConfig(**base)
+    """A small chunked GMM-BC config; keyword ``a__b`` sets the nested key ``a.b``."""
+    base = {"head": "gmm", "steps": 120, "updates_per_step": 10, "updates_per_epoch": 30, "batch_size": 32,
+            "policy.hidden_dims": [32, 32], "ema_decay": 0.99, "policy.pred_horizon": 2,
+            "policy.action_horizon": 2, "policy.obs_horizon": 2}
+    base.update({key.replace("__", "."): value for key, value in overrides.items()})
+    return build_config(BCConfig, base)
 
 
 def _new_algo(config: BCConfig) -> BC:
@@ -72,7 +75,7 @@ def test_updates_per_step_only_changes_chunking(tmp_path):
 def test_direct_optimizer_steps_match_lightning_path_and_count(tmp_path):
     """The single-device short cut (plain backward + torch optimizer step) gives the same
     weights as Lightning's wrapped path, and trainer.global_step still counts every update."""
-    direct = fit(_new_algo(_config(grad_clip=1.0)), tmp_path / "a", progress_bar=False)
+    direct = fit(_new_algo(_config(optim__grad_clip=1.0)), tmp_path / "a", progress_bar=False)
     assert direct._direct_steps and direct.trainer.global_step == 120
 
     class Wrapped(BC):
@@ -81,7 +84,7 @@ def test_direct_optimizer_steps_match_lightning_path_and_count(tmp_path):
             self._direct_steps = False
 
     torch.manual_seed(0)
-    wrapped = fit(Wrapped(_config(grad_clip=1.0), make_dataset(num_episodes=6, length=20)), tmp_path / "b",
+    wrapped = fit(Wrapped(_config(optim__grad_clip=1.0), make_dataset(num_episodes=6, length=20)), tmp_path / "b",
                   progress_bar=False)
     assert wrapped.trainer.global_step == 120
     for (key, va), vb in zip(_weights(direct).items(), _weights(wrapped).values()):
@@ -104,7 +107,7 @@ def test_exported_policy_round_trip(tmp_path):
 
 
 def test_action_queue_refills_every_action_horizon(tmp_path):
-    policy = fit(_new_algo(_config(pred_horizon=4, action_horizon=3)), tmp_path, progress_bar=False).policy
+    policy = fit(_new_algo(_config(policy__pred_horizon=4, policy__action_horizon=3)), tmp_path, progress_bar=False).policy
     calls = []
     original = policy.predict_chunk
     policy.predict_chunk = lambda history: (calls.append(history.shape[0]), original(history))[1]
@@ -129,7 +132,8 @@ def test_bc_heads_learn_a_nonlinear_map(tmp_path, head):
     ends = torch.zeros(n, dtype=torch.bool)
     ends[99::100] = True
     ds = OfflineDataset(obs, actions, torch.zeros(n), torch.zeros(n, dtype=torch.bool), ends, obs)
-    config = BCConfig(head=head, steps=1500, updates_per_step=50, updates_per_epoch=500, hidden_dims=[64, 64])
+    config = build_config(BCConfig, {"head": head, "steps": 1500, "updates_per_step": 50, "updates_per_epoch": 500,
+                                     "policy.hidden_dims": [64, 64]})
     policy = fit(BC(config, ds), tmp_path, progress_bar=False).export_policy()
     test_obs = torch.randn(500, 3).numpy()
     error = np.abs(policy.act(test_obs)[:, 0] - np.tanh(2 * test_obs[:, 0])).mean()
@@ -153,7 +157,10 @@ DDP_SCRIPT = textwrap.dedent(
     from genpolicy.trainers.runner import fit
 
     torch.manual_seed(0)
-    algo = BC(BCConfig(steps=40, updates_per_step=10, updates_per_epoch=20, batch_size=16, hidden_dims=[16]), make_dataset())
+    from genpolicy.config import build_config
+    config = build_config(BCConfig, {{"steps": 40, "updates_per_step": 10, "updates_per_epoch": 20, "batch_size": 16,
+                                     "policy.hidden_dims": [16]}})
+    algo = BC(config, make_dataset())
     first = {{}}
     original = algo.update
     def spy(batch):

@@ -68,6 +68,8 @@ def reconstruction_loss(
 
 @dataclass
 class CVAEPolicyConfig(PolicyConfig):
+    pred_horizon: int = 8
+    action_horizon: int = 4
     latent_dim: int = 16
     hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
     decoder: Literal["mlp", "transformer"] = "mlp"

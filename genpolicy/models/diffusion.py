@@ -50,7 +50,7 @@ class DiffusionPolicyConfig(PolicyConfig):
     action_norm: str = "minmax"
     # denoiser
     denoiser: Literal["unet", "mlp"] = "unet"
-    down_dims: list[int] = field(default_factory=lambda: [256, 512, 1024])  # unet
+    down_dims: list[int] | None = field(default_factory=lambda: [256, 512, 1024])  # unet; None: reference
     kernel_size: int = 5  # unet
     n_groups: int = 8  # unet
     hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 256])  # mlp
@@ -58,7 +58,7 @@ class DiffusionPolicyConfig(PolicyConfig):
     step_embed_dim: int | None = None  # None: 256 for the unet, 16 for the mlp
     # diffusion process
     num_train_timesteps: int = 100
-    beta_schedule: str = "squaredcos_cap_v2"
+    beta_schedule: str = "squaredcos_cap_v2"  # a diffusers schedule name, or "vp" (Diffusion-QL)
     prediction_type: Literal["epsilon", "sample"] = "epsilon"
     clip_sample: bool = True
     # sampling
@@ -107,14 +107,29 @@ class _ReverseStep:
         self.draws_noise = bool(draws_noise)
 
 
+def vp_betas(num_steps: int, beta_min: float = 0.1, beta_max: float = 10.0) -> list[float]:
+    """Discretized variance-preserving SDE (Song et al. 2021), the schedule Diffusion-QL uses
+    with very few steps (T=5): ``alpha_t = exp(-beta_min/T - (beta_max - beta_min)(2t - 1)/(2 T^2))``."""
+    t = torch.arange(1, num_steps + 1, dtype=torch.float64)
+    alphas = torch.exp(-beta_min / num_steps - 0.5 * (beta_max - beta_min) * (2 * t - 1) / num_steps**2)
+    return (1 - alphas).tolist()
+
+
+def _schedule_kwargs(config: DiffusionPolicyConfig) -> dict:
+    """diffusers takes named schedules; "vp" is passed as explicit betas."""
+    if config.beta_schedule == "vp":
+        return {"trained_betas": vp_betas(config.num_train_timesteps)}
+    return {"beta_schedule": config.beta_schedule}
+
+
 def make_train_scheduler(config: DiffusionPolicyConfig) -> "DDPMScheduler":
     from diffusers import DDPMScheduler
 
     return DDPMScheduler(
         num_train_timesteps=config.num_train_timesteps,
-        beta_schedule=config.beta_schedule,
         clip_sample=config.clip_sample,
         prediction_type=config.prediction_type,
+        **_schedule_kwargs(config),
     )
 
 
@@ -125,7 +140,7 @@ def make_inference_scheduler(config: DiffusionPolicyConfig) -> "DDIMScheduler | 
     if config.inference_scheduler == "ddim":
         scheduler = DDIMScheduler(
             num_train_timesteps=config.num_train_timesteps,
-            beta_schedule=config.beta_schedule,
+            **_schedule_kwargs(config),
             clip_sample=config.clip_sample,
             prediction_type=config.prediction_type,
             set_alpha_to_one=True,
@@ -180,7 +195,7 @@ class DiffusionPolicy(Policy):
         step_dim = config.step_embed_dim or _STEP_EMBED_DEFAULT[config.denoiser]
         if config.denoiser == "unet":
             self.denoiser: nn.Module = ConditionalUnet1D(
-                config.act_dim, cond_dim, config.down_dims, config.kernel_size, config.n_groups, step_dim
+                config.act_dim, cond_dim, config.down_dims or [256, 512, 1024], config.kernel_size, config.n_groups, step_dim
             )
         else:
             self.denoiser = MLPDenoiser(

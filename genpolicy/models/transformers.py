@@ -124,6 +124,9 @@ def weight_decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
 # --------------------------------------------------------------------------- GPT
 @dataclass
 class GPTPolicyConfig(PolicyConfig):
+    obs_horizon: int = 4
+    pred_horizon: int = 8
+    action_horizon: int = 4
     n_layer: int = 2
     n_head: int = 4
     n_embd: int = 64
@@ -186,7 +189,7 @@ class DTPolicyConfig(PolicyConfig):
     context_len: int = 20
     n_layer: int = 3
     n_head: int = 1
-    n_embd: int = 128
+    n_embd: int = 64
     dropout: float = 0.1
     max_ep_len: int = 1000  # size of the timestep embedding table
     return_scale: float = 1000.0  # returns-to-go enter the model divided by this

@@ -1,28 +1,39 @@
-"""Shared LightningModule for offline algorithms.
+"""The algorithm core: one LightningModule base for every offline (and later online) learner.
 
-What lives here is engineering every algorithm needs, so each algorithm file holds only its
-science (networks + ``update``):
+An algorithm file holds only its science: it registers its networks and writes ``update``.
+Everything else lives here, once:
 
-* the dataset lives on the training device; batches are drawn by index with the module's
-  own `torch.Generator` (the DataLoader only counts steps);
-* ``updates_per_step`` gradient updates run inside one Lightning step, which amortizes
-  Lightning's per-step overhead (0.3-1 ms, comparable to a small MLP update on CPU);
-  metrics stay tensors and are averaged once per chunk (no ``.item()`` per update);
-* EMA and target-network helpers;
-* the checkpoint carries everything a bit-exact resume needs: weights, optimizers (Lightning),
-  loop position (Lightning), sampler generator and torch's global RNG (here).
+* **Networks and optimizers, by name.** ``add_network("critic", module, optim=OptimizerConfig(...),
+  target=True)`` registers a trainable network with its own learning rate, weight decay,
+  gradient clip and learning-rate schedule, plus an optional frozen target copy (Polyak,
+  ``soft_update``) and/or an EMA copy (warm-up decay, updated after every update). ``step(name,
+  loss)`` is zero_grad -> backward -> clip -> optimizer step -> schedule step for that network.
+  ``reset_network(name)`` re-initializes a network, its optimizer moments and its copies (BRO /
+  primacy-bias resets; called by a scheduled callback, not from inside ``update``).
+* **The update loop.** ``updates_per_step`` updates run inside one Lightning step (amortizing
+  Lightning's per-step overhead); ``self.update_index`` is the index of the update being run
+  (policy delay, target period); metrics stay tensors and are averaged per key over the updates
+  that reported them (keys may differ between updates); logs are written against the update
+  count, not Lightning's optimizer-step counter. A chunk stops early when the trainer is asked
+  to stop (SIGTERM, Ctrl-C), and the next chunk catches up, so totals stay exact on resume.
+* **Data.** A data source lives on the training device and draws batches by index with the
+  module's ``torch.Generator`` (the DataLoader only counts steps). The source is whatever
+  ``make_sampler`` returns: a fixed dataset's sampler today, a replay buffer or a mix later.
+* **Exact resume.** The checkpoint carries weights, optimizers and schedules (Lightning), loop
+  position (Lightning), every rank's batch generator and torch's CPU/CUDA RNG states (here).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Literal
 
 import lightning as L
-from lightning.pytorch.strategies import SingleDeviceStrategy
 import torch
+import torch.distributed as dist
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -31,18 +42,31 @@ from genpolicy.models.base import Policy
 
 
 @dataclass
+class OptimizerConfig:
+    """AdamW settings of one network (each network of an algorithm has its own)."""
+
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 0.0  # max global gradient norm; 0 disables clipping
+    schedule: Literal["constant", "cosine"] = "constant"  # cosine decays to 0 at the last update
+    warmup_steps: int = 0  # linear warm-up of the learning rate (both schedules)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+
+
+@dataclass
 class AlgoConfig:
-    """Training settings every algorithm shares; algorithms subclass it with their own."""
+    """Loop settings every algorithm shares; algorithms subclass it with their own."""
 
     batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 0.0
     steps: int = 10_000  # gradient updates in total
     updates_per_step: int = 20  # gradient updates per Lightning step
     updates_per_epoch: int = 1_000  # an epoch = one checkpoint/eval interval
+    log_every: int = 100  # updates between logged metric averages
     seed: int = 0
-    ema_decay: float = 0.0  # 0 disables EMA; else the maximum decay of a warm-up schedule
-    grad_clip: float = 0.0  # 0 disables clipping
 
     def __post_init__(self) -> None:
         if self.updates_per_epoch % self.updates_per_step:
@@ -56,18 +80,62 @@ class AlgoConfig:
         return math.ceil(self.steps / self.updates_per_epoch)
 
 
+@dataclass
+class _Slot:
+    """What the core knows of one named network."""
+
+    optim: OptimizerConfig | None
+    target: bool
+    ema_decay: float
+    probe: Callable[[dict[str, torch.Tensor]], Any] | None
+
+
+def ema_decay_at(max_decay: float, step: int) -> float:
+    """Warm-up schedule of diffusers' EMAModel: ``1 - (1 + step)^-0.75``, capped at ``max_decay``.
+
+    Early on the average follows the weights closely; later it smooths over ~1/(1-decay)
+    updates. (Power 3/4 is the Diffusion Policy setting.)
+    """
+    return min(max_decay, 1.0 - (1.0 + step) ** -0.75) if step > 0 else 0.0
+
+
+@torch.no_grad()
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Polyak averaging ``target <- (1 - tau) target + tau source`` in one fused call per kind.
+
+    Parameters are averaged; buffers (normalizer statistics, running stats) are copied, since
+    an average of two statistics is not a statistic of anything.
+    """
+    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+    for target_buffer, buffer in zip(target.buffers(), source.buffers()):
+        target_buffer.copy_(buffer)
+
+
+@torch.no_grad()
+def reinitialize(module: nn.Module) -> None:
+    """Fresh initial weights for every submodule that knows how to reset itself."""
+    for child in module.modules():
+        reset = getattr(child, "reset_parameters", None)
+        if callable(reset):
+            reset()
+
+
 class OfflineAlgorithm(L.LightningModule):
-    """Base class. Subclasses build ``self.policy`` (and any critics) and implement ``update``."""
+    """Base class. Subclasses ``add_network`` their networks and implement ``update``."""
 
     def __init__(self, config: AlgoConfig, dataset: OfflineDataset) -> None:
         super().__init__()
         self.config = config
         self.dataset = dataset
         self.automatic_optimization = False
-        self.ema_policy: Policy | None = None
+        self.update_index = 0  # index of the update being run (0-based)
+        self._slots: dict[str, _Slot] = {}
         self._generator: torch.Generator | None = None
-        self._pending_rng: dict[str, torch.Tensor] | None = None
+        self._pending_generator_state: torch.Tensor | None = None
         self._sampler = None
+        self._metric_sums: dict[str, torch.Tensor] = {}
+        self._metric_counts: dict[str, int] = {}
+        self._last_logged = 0
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
 
     # ----------------------------------------------------------- to override
@@ -76,100 +144,168 @@ class OfflineAlgorithm(L.LightningModule):
         raise NotImplementedError
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """One gradient update on one batch; returns detached scalar metrics."""
+        """One gradient update on one batch; returns detached scalar metrics (keys may vary)."""
         raise NotImplementedError
 
     def export_policy(self) -> Policy:
-        """The stand-alone policy to save and evaluate (the EMA copy when EMA is on)."""
-        return self.ema_policy if self.ema_policy is not None else self.policy
+        """The stand-alone policy to save and evaluate (the EMA copy when there is one)."""
+        averaged = self.averaged("policy")
+        return averaged if averaged is not None else self.policy
 
-    # ------------------------------------------------------------- helpers
-    def enable_ema(self) -> None:
-        """Keep an exponential moving average of ``self.policy`` (call after building it)."""
-        if self.config.ema_decay > 0:
-            self.ema_policy = copy.deepcopy(self.policy).requires_grad_(False)
+    # ---------------------------------------------------------- networks
+    def add_network(
+        self,
+        name: str,
+        module: nn.Module,
+        optim: OptimizerConfig | None = None,
+        *,
+        target: bool = False,
+        ema_decay: float = 0.0,
+        probe: Callable[[dict[str, torch.Tensor]], Any] | None = None,
+    ) -> nn.Module:
+        """Register ``module`` as ``self.<name>``.
 
-    def ema_decay_at(self, step: int) -> float:
-        """Warm-up schedule of diffusers' EMAModel: ``1 - (1 + step)^-0.75``, capped.
-
-        Early on the average follows the weights closely; later it smooths over ~1/(1-decay)
-        updates. (Power 3/4 is the Diffusion Policy setting.)
+        ``optim``: its optimizer settings (None: not trained by an optimizer of its own).
+        ``target``: keep a frozen copy ``self.<name>_target`` for ``soft_update``.
+        ``ema_decay`` > 0: keep ``self.<name>_ema``, averaged after every update.
+        ``probe(batch)``: a forward pass used to measure dormant neurons (ReDo).
         """
-        return min(self.config.ema_decay, 1.0 - (1.0 + step) ** -0.75) if step > 0 else 0.0
+        if name in self._slots:
+            raise ValueError(f"network {name!r} registered twice")
+        setattr(self, name, module)
+        self._slots[name] = _Slot(optim, target, ema_decay, probe)
+        if target:
+            setattr(self, f"{name}_target", copy.deepcopy(module).requires_grad_(False))
+        if ema_decay > 0:
+            setattr(self, f"{name}_ema", copy.deepcopy(module).requires_grad_(False))
+        return module
+
+    @property
+    def network_names(self) -> list[str]:
+        return list(self._slots)
+
+    def target(self, name: str) -> nn.Module:
+        return getattr(self, f"{name}_target")
+
+    def averaged(self, name: str) -> nn.Module | None:
+        """The EMA copy of network ``name``, or None when it has none."""
+        return getattr(self, f"{name}_ema", None) if name in self._slots else None
+
+    def soft_update(self, name: str, tau: float) -> None:
+        """``<name>_target <- (1 - tau) <name>_target + tau <name>``."""
+        soft_update(self.target(name), getattr(self, name), tau)
+
+    def _update_averages(self, step: int) -> None:
+        for name, slot in self._slots.items():
+            if slot.ema_decay > 0:
+                soft_update(self.averaged(name), getattr(self, name), 1.0 - ema_decay_at(slot.ema_decay, step))
 
     @torch.no_grad()
-    def update_ema(self, step: int) -> None:
-        if self.ema_policy is None:
-            return
-        decay = self.ema_decay_at(step)
-        ema_params = list(self.ema_policy.parameters())
-        torch._foreach_lerp_(ema_params, list(self.policy.parameters()), 1.0 - decay)
-        for ema_buffer, buffer in zip(self.ema_policy.buffers(), self.policy.buffers()):
-            ema_buffer.copy_(buffer)
+    def reset_network(self, name: str) -> None:
+        """Re-initialize network ``name``: fresh weights, fresh optimizer moments, and its
+        target / EMA copies set to the fresh weights. Data, other networks and the learning
+        rate schedule's position are kept (the BRO / primacy-bias reset)."""
+        module = getattr(self, name)
+        reinitialize(module)
+        if self._slots[name].target:
+            self.target(name).load_state_dict(module.state_dict())
+        if self._slots[name].ema_decay > 0:
+            self.averaged(name).load_state_dict(module.state_dict())
+        if self._slots[name].optim is not None and self._trainer is not None:
+            self.optimizer(name).state.clear()
 
-    def make_optimizer(self, params, lr: float | None = None, weight_decay: float | None = None) -> torch.optim.Optimizer:
-        """AdamW with the fused kernel (one op per step for all tensors instead of ~6 per tensor)."""
-        return torch.optim.AdamW(
-            params,
-            lr=self.config.lr if lr is None else lr,
-            weight_decay=self.config.weight_decay if weight_decay is None else weight_decay,
-            fused=True,
-        )
+    # -------------------------------------------------------- optimizers
+    def configure_optimizers(self):
+        optimizers, schedules = [], []
+        self._optimizer_index: dict[str, int] = {}
+        self._schedule_index: dict[str, int] = {}
+        for name, slot in self._slots.items():
+            if slot.optim is None:
+                continue
+            self._optimizer_index[name] = len(optimizers)
+            optimizer = self.make_optimizer(self.parameters_of(name), slot.optim)
+            optimizers.append(optimizer)
+            schedule = self.make_schedule(optimizer, slot.optim)
+            if schedule is not None:
+                self._schedule_index[name] = len(schedules)
+                schedules.append({"scheduler": schedule, "interval": "step"})
+        return optimizers, schedules
+
+    def parameters_of(self, name: str):
+        """What the optimizer of network ``name`` trains (override for parameter groups)."""
+        return getattr(self, name).parameters()
 
     @staticmethod
-    @torch.no_grad()
-    def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-        """Polyak averaging ``target <- (1 - tau) target + tau source`` in one fused call."""
-        torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+    def make_optimizer(params, optim: OptimizerConfig) -> torch.optim.Optimizer:
+        """AdamW with the fused kernel (one op per step for all tensors instead of ~6 per tensor)."""
+        return torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay, betas=tuple(optim.betas), fused=True)
 
-    def on_train_start(self) -> None:
-        # Lightning wraps every backward and optimizer step in precision/strategy/callback
-        # hooks: ~0.1 ms, 5-10 % of a small MLP update on a CPU core. On a single device in
-        # full or bf16 precision those wrappers reduce to ``loss.backward()`` and
-        # ``optimizer.step()``, so take the short way there and report the steps to Lightning's
-        # step counter once per chunk (callbacks' per-backward / per-optimizer-step hooks are
-        # then not called). DDP and fp16 (gradient scaling) keep Lightning's path.
-        precision = str(self.trainer.precision)
-        self._direct_steps = isinstance(self.trainer.strategy, SingleDeviceStrategy) and precision in {
-            "32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true"
-        }
-        self._uncounted_steps = 0
+    def make_schedule(self, optimizer: torch.optim.Optimizer, optim: OptimizerConfig):
+        """Linear warm-up then constant or cosine decay to 0 at the last update (diffusers')."""
+        if optim.schedule == "constant" and optim.warmup_steps <= 0:
+            return None
+        from diffusers.optimization import get_scheduler
 
-    def optimizer_step(self, optimizer, loss: torch.Tensor, params=None) -> None:
-        """zero_grad -> backward (DDP-aware) -> optional clipping -> step."""
+        kind = "cosine" if optim.schedule == "cosine" else "constant_with_warmup"
+        return get_scheduler(kind, optimizer, num_warmup_steps=optim.warmup_steps, num_training_steps=self.config.steps)
+
+    def optimizer(self, name: str) -> torch.optim.Optimizer:
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        return optimizers[self._optimizer_index[name]]
+
+    def step(self, name: str, loss: torch.Tensor) -> None:
+        """One optimizer step of network ``name`` on ``loss`` (and one schedule step)."""
+        optim = self._slots[name].optim
+        optimizer = self.optimizer(name)
         direct = getattr(self, "_direct_steps", False)
         optimizer.zero_grad(set_to_none=True)
         if direct:
             loss.backward()
         else:
             self.manual_backward(loss)
-        if self.config.grad_clip > 0:
-            params = params if params is not None else [p for g in optimizer.param_groups for p in g["params"]]
-            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        if optim.grad_clip > 0:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)
         if direct:
             getattr(optimizer, "optimizer", optimizer).step()  # the torch optimizer inside
-            self._uncounted_steps += 1
         else:
             optimizer.step()
+        if name in self._schedule_index:
+            schedules = self.lr_schedulers()
+            schedules = schedules if isinstance(schedules, list) else [schedules]
+            schedules[self._schedule_index[name]].step()
 
-    def _count_direct_steps(self) -> None:
-        """Tell Lightning's step counter (``trainer.global_step``) about direct steps."""
-        if getattr(self, "_uncounted_steps", 0):
+    def on_train_start(self) -> None:
+        # Lightning wraps every backward and optimizer step in precision/strategy/callback
+        # hooks: ~0.1 ms, 5-10 % of a small MLP update on a CPU core. On a single device in
+        # full or bf16 precision those wrappers reduce to ``loss.backward()`` and
+        # ``optimizer.step()``, so take the short way there and advance Lightning's step
+        # counter by one per *update* once per chunk (callbacks' per-backward /
+        # per-optimizer-step hooks are then not called). DDP and fp16 keep Lightning's path.
+        precision = str(self.trainer.precision)
+        self._direct_steps = isinstance(self.trainer.strategy, SingleDeviceStrategy) and precision in {
+            "32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true"
+        }
+
+    def _count_updates(self, count: int) -> None:
+        """Tell Lightning's step counter (``trainer.global_step``) about updates run directly."""
+        if getattr(self, "_direct_steps", False) and count:
             progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
             for tracker in (progress.total, progress.current):
-                tracker.ready += self._uncounted_steps
-                tracker.completed += self._uncounted_steps
-            self._uncounted_steps = 0
+                tracker.ready += count
+                tracker.completed += count
 
+    # ---------------------------------------------------------------- data
     @property
     def generator(self) -> torch.Generator:
         if self._generator is None or self._generator.device != self.device:
             generator = torch.Generator(device=self.device)
             # Different ranks draw different batches; the same rank always the same ones.
             generator.manual_seed(self.config.seed * 1_000 + self.global_rank)
-            if self._pending_rng is not None:
-                generator.set_state(self._pending_rng["generator"])
-                self._pending_rng = None
+            if self._pending_generator_state is not None:
+                generator.set_state(self._pending_generator_state)
+                self._pending_generator_state = None
             self._generator = generator
         return self._generator
 
@@ -179,37 +315,85 @@ class OfflineAlgorithm(L.LightningModule):
             self._sampler = self.make_sampler(self.dataset)
         return self._sampler.sample(self.generator)
 
-    # ---------------------------------------------------------- Lightning
+    # ------------------------------------------------------------ Lightning
     def train_dataloader(self) -> DataLoader:
         # Only counts Lightning steps: one item per chunk of `updates_per_step` updates.
         steps = self.config.updates_per_epoch // self.config.updates_per_step
         return DataLoader(range(steps), batch_size=None, shuffle=False)
 
-    def training_step(self, _step: Any, _index: int) -> None:
+    def training_step(self, _step: Any, batch_index: int) -> None:
+        cfg = self.config
         done = int(self.num_updates)  # one host sync per Lightning step, not per update
-        count = max(0, min(self.config.updates_per_step, self.config.steps - done))
-        metrics: list[dict[str, torch.Tensor]] = []
-        for i in range(count):
-            metrics.append(self.update(self.sample_batch()))
-            self.update_ema(done + i + 1)
-        self.num_updates += count
-        self._count_direct_steps()
-        if metrics:
-            averaged = {k: torch.stack([m[k] for m in metrics]).mean() for k in metrics[0]}
-            self.log_dict({f"train/{k}": v for k, v in averaged.items()}, prog_bar=True)
+        # Where this chunk should end: a chunk cut short by a stop request is made up by the
+        # next one, so an interrupted-then-resumed run does exactly ``steps`` updates.
+        steps_per_epoch = cfg.updates_per_epoch // cfg.updates_per_step
+        chunk_end = (self.current_epoch * steps_per_epoch + batch_index + 1) * cfg.updates_per_step
+        end = min(cfg.steps, max(chunk_end, done))
+        ran = 0
+        for index in range(done, end):
+            self.update_index = index
+            self._accumulate(self.update(self.sample_batch()))
+            self._update_averages(index + 1)
+            ran += 1
+            if self.trainer.should_stop:  # SIGTERM / Ctrl-C: stop within one update
+                break
+        self.num_updates += ran
+        self._count_updates(ran)
+        self._log_metrics(done + ran)
 
+    def _accumulate(self, metrics: dict[str, torch.Tensor]) -> None:
+        for key, value in metrics.items():
+            if key in self._metric_sums:
+                self._metric_sums[key] = self._metric_sums[key] + value.detach()
+                self._metric_counts[key] += 1
+            else:
+                self._metric_sums[key] = value.detach().clone()
+                self._metric_counts[key] = 1
+
+    def _log_metrics(self, updates: int) -> None:
+        """Average each metric over the updates that reported it; log against ``updates``."""
+        if not self._metric_sums:
+            return
+        averaged = {f"train/{k}": v / self._metric_counts[k] for k, v in self._metric_sums.items()}
+        self.log_dict(averaged, prog_bar=True, logger=False)  # progress bar (no host sync here)
+        if updates - self._last_logged >= self.config.log_every or updates >= self.config.steps:
+            values = {k: float(v) for k, v in averaged.items()}
+            values["train/updates"] = updates
+            if self.trainer.is_global_zero:
+                for logger in self.trainer.loggers:
+                    logger.log_metrics(values, step=updates)
+            self._last_logged = updates
+            self._metric_sums, self._metric_counts = {}, {}
+
+    # ----------------------------------------------------------- checkpoint
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["genpolicy"] = {
-            "generator": self.generator.get_state(),
+            "generators": self._all_generator_states(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "algo_config": asdict(self.config),
             "algo": type(self).__name__,
+            "last_logged": self._last_logged,
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("genpolicy")
         if state is None:
             return
-        self._pending_rng = {"generator": state["generator"]}
+        generators = state["generators"]
+        rank = self.global_rank if self._trainer is not None else 0
+        self._pending_generator_state = generators[rank] if rank < len(generators) else None
         self._generator = None
+        self._last_logged = state.get("last_logged", 0)
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def _all_generator_states(self) -> list[torch.Tensor]:
+        """Every rank's batch-generator state (a collective under DDP: all ranks save)."""
+        state = self.generator.get_state()
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return [state]
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, state)
+        return gathered

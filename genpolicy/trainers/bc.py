@@ -14,22 +14,17 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
-from genpolicy.models.base import PolicyConfig
-from genpolicy.trainers.base import AlgoConfig
-from genpolicy.trainers.policy_setup import PolicyAlgorithm
+from genpolicy.models.policies import GMMPolicyConfig
+from genpolicy.trainers.policy_setup import PolicyAlgoConfig, PolicyAlgorithm
 
 _HEADS = {"mse": "bc-mse", "gaussian": "bc-gaussian", "gmm": "bc-gmm"}
 
 
 @dataclass
-class BCConfig(AlgoConfig):
+class BCConfig(PolicyAlgoConfig):
     head: Literal["mse", "gaussian", "gmm"] = "mse"
-    hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
-    num_modes: int = 5  # gmm only
-    obs_horizon: int = 1
-    pred_horizon: int = 1
-    action_horizon: int = 1
-    dropout: float = 0.0
+    # One config for the three heads (num_modes / min_std are read by the GMM head only).
+    policy: GMMPolicyConfig = field(default_factory=GMMPolicyConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -44,15 +39,11 @@ class BC(PolicyAlgorithm):
         action_norm = "minmax" if config.head == "gaussian" else "standard"
         self.install_policy(_HEADS[config.head], dataset, action_norm=action_norm)
 
-    def configure_optimizers(self):
-        return self.make_optimizer(self.policy.parameters())
-
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        policy = self.policy
         obs, actions = self.normalized(batch)
-        losses = policy.loss(obs, actions)
-        self.optimizer_step(self.optimizers(), losses["loss"])
+        losses = self.policy.loss(obs, actions)
+        self.step("policy", losses["loss"])
         return {k: v.detach() for k, v in losses.items()}
 
 
-__all__ = ["BC", "BCConfig", "PolicyConfig"]
+__all__ = ["BC", "BCConfig"]

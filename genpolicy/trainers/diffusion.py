@@ -22,7 +22,8 @@ with 500 warm-up steps, EMA) except two, chosen for short CPU runs:
 A CPU recipe (measured on TwoPaths, 200 noisy expert episodes; 97-98 % success over 200
 evaluation episodes, both ways 45-55 %, 230-320 s of training on 2 cores)::
 
-    DiffusionConfig(down_dims=[32, 64], batch_size=128, lr=1e-3, steps=5000, lr_warmup_steps=100)
+    build_config(DiffusionConfig, {"policy.down_dims": [32, 64], "batch_size": 128, "optim.lr": 1e-3,
+                                   "steps": 5000, "optim.warmup_steps": 100})
 """
 
 from __future__ import annotations
@@ -33,75 +34,54 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
-from genpolicy.trainers.base import AlgoConfig
-from genpolicy.trainers.policy_setup import PolicyAlgorithm
+from genpolicy.models.diffusion import DiffusionPolicyConfig
+from genpolicy.trainers.base import OptimizerConfig
+from genpolicy.trainers.policy_setup import PolicyAlgoConfig, PolicyAlgorithm
+
+# U-Net widths by size; "auto" picks one from the device and the action size when
+# ``policy.down_dims`` is not set (printed at start and recorded in config.json).
+SIZE_PRESETS: dict[str, list[int]] = {
+    "small": [32, 64],  # 2-D actions on a CPU: two-paths in minutes
+    "medium": [64, 128, 256],
+    "reference": [256, 512, 1024],  # Diffusion Policy's (~65M parameters; a GPU's size)
+}
+
+
+def auto_size(act_dim: int, accelerator: bool) -> str:
+    """The U-Net size for a first fit: the reference network needs an accelerator (it runs
+    at ~5 s per update on 2 CPU cores); on a CPU, small for low-dimensional actions."""
+    if accelerator:
+        return "reference"
+    return "small" if act_dim <= 4 else "medium"
 
 
 @dataclass
-class DiffusionConfig(AlgoConfig):
-    lr: float = 1e-4
-    weight_decay: float = 1e-6
+class DiffusionConfig(PolicyAlgoConfig):
+    optim: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(lr=1e-4, weight_decay=1e-6, schedule="cosine", warmup_steps=500)
+    )
     ema_decay: float = 0.999
-    lr_schedule: Literal["constant", "cosine"] = "cosine"  # cosine decays to 0 at `steps`
-    lr_warmup_steps: int = 500  # linear warm-up (both schedules)
     mask_padding: bool = False
-    # horizons
-    obs_horizon: int = 2
-    pred_horizon: int = 16
-    action_horizon: int = 8
-    # policy (same names as DiffusionPolicyConfig; passed through)
-    obs_norm: str = "standard"
-    denoiser: Literal["unet", "mlp"] = "unet"
-    down_dims: list[int] = field(default_factory=lambda: [256, 512, 1024])
-    kernel_size: int = 5
-    n_groups: int = 8
-    hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 256])
-    layer_norm: bool = False
-    step_embed_dim: int | None = None
-    num_train_timesteps: int = 100
-    beta_schedule: str = "squaredcos_cap_v2"
-    prediction_type: Literal["epsilon", "sample"] = "epsilon"
-    clip_sample: bool = True
-    inference_scheduler: Literal["ddim", "ddpm"] = "ddim"
-    num_inference_steps: int = 10
-    eta: float = 0.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+    size: Literal["auto", "small", "medium", "reference"] = "auto"  # used when policy.down_dims is null
+    policy: DiffusionPolicyConfig = field(default_factory=lambda: DiffusionPolicyConfig(down_dims=None))
 
 
 class Diffusion(PolicyAlgorithm):
     def __init__(self, config: DiffusionConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        self.install_policy("diffusion", dataset, action_norm="minmax")
-
-    def configure_optimizers(self):
-        cfg = self.config
-        optimizer = torch.optim.AdamW(self.policy.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if cfg.lr_schedule == "constant" and cfg.lr_warmup_steps <= 0:
-            return optimizer
-        from diffusers.optimization import get_scheduler
-
-        schedule = get_scheduler(
-            "cosine" if cfg.lr_schedule == "cosine" else "constant_with_warmup",
-            optimizer,
-            num_warmup_steps=cfg.lr_warmup_steps,
-            num_training_steps=cfg.steps,
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        forced = {"action_norm": "minmax"}
+        if config.policy.denoiser == "unet" and config.policy.down_dims is None:
+            size = config.size if config.size != "auto" else auto_size(dataset.act_dim, torch.cuda.is_available())
+            forced["down_dims"] = SIZE_PRESETS[size]
+            print(f"diffusion: U-Net size {size!r} {SIZE_PRESETS[size]} (set policy.down_dims or size to change)")
+        self.install_policy("diffusion", dataset, **forced)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        policy = self.policy
         obs, actions = self.normalized(batch)
         valid = ~batch["action_is_pad"] if self.config.mask_padding else None
-        losses = policy.loss(obs, actions, generator=self.generator, valid=valid)
-        self.optimizer_step(self.optimizers(), losses["loss"])
-        schedule = self.lr_schedulers()
-        if schedule is not None:  # manual optimization: we step it, once per update
-            schedule.step()
+        losses = self.policy.loss(obs, actions, generator=self.generator, valid=valid)
+        self.step("policy", losses["loss"])
         return {k: v.detach() for k, v in losses.items()}
 
 
-__all__ = ["Diffusion", "DiffusionConfig"]
+__all__ = ["Diffusion", "DiffusionConfig", "SIZE_PRESETS"]

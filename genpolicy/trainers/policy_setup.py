@@ -1,40 +1,40 @@
-"""Glue between a dataset and a new policy: dimensions, horizons, bounds, normalizers."""
+"""Glue between a dataset and a new policy: dimensions, horizons, bounds, normalizers.
+
+Algorithms that fit one ``policy`` to windows of the data (BC, diffusion, CVAE, transformers)
+share :class:`PolicyAlgorithm`. Their configs nest: the algorithm config holds the policy's
+own config (``config.policy``, the dataclass saved with the policy) and its optimizer settings
+(``config.optim``), so every setting has one home and one default.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.datasets.samplers import WindowSampler
-from genpolicy.models.base import Policy, build_policy
-from genpolicy.trainers.base import OfflineAlgorithm
+from genpolicy.models.base import Policy, PolicyConfig, build_policy
+from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm, OptimizerConfig
+
+# Dataset metadata a policy keeps, so evaluation knows its env and reference scores.
+POLICY_METADATA_KEYS = ("task", "env_id", "ref_min_score", "ref_max_score", "source")
 
 
-def policy_fields_from(dataset: OfflineDataset, algo_config: Any, **extra: Any) -> dict[str, Any]:
-    """Policy config fields implied by the dataset and the algorithm's horizons."""
+def data_fields(dataset: OfflineDataset) -> dict[str, Any]:
+    """Policy config fields implied by the dataset: dimensions, action bounds, layout."""
     actions = dataset.actions
     meta = dataset.metadata
-    fields: dict[str, Any] = {
+    return {
         "obs_dim": dataset.obs_dim,
         "act_dim": dataset.act_dim,
-        "obs_horizon": getattr(algo_config, "obs_horizon", 1),
-        "pred_horizon": getattr(algo_config, "pred_horizon", 1),
-        "action_horizon": getattr(algo_config, "action_horizon", 1),
         # Execute only actions inside the range the demonstrator used (or the env's bounds).
         "action_low": meta.get("action_low", actions.min(0).values.tolist()),
         "action_high": meta.get("action_high", actions.max(0).values.tolist()),
         "obs_layout": meta.get("obs_layout"),
-        "metadata": {
-            key: meta[key]
-            for key in ("task", "env_id", "ref_min_score", "ref_max_score", "source")
-            if key in meta
-        },
+        "metadata": {key: meta[key] for key in POLICY_METADATA_KEYS if key in meta},
     }
-    fields.update(extra)
-    return fields
 
 
 def fit_normalizers(policy: Policy, dataset: OfflineDataset) -> None:
@@ -42,24 +42,40 @@ def fit_normalizers(policy: Policy, dataset: OfflineDataset) -> None:
     policy.action_normalizer.fit(dataset.actions)
 
 
-class PolicyAlgorithm(OfflineAlgorithm):
-    """Base of the algorithms that fit one ``self.policy`` to windows of the data (BC,
-    diffusion, CVAE, transformers): the policy is built from the dataset with its normalizers
-    fitted, batches are (To observations, Tp actions) windows, and updates see them normalized.
-    The config needs ``obs_horizon`` and ``pred_horizon``."""
+def make_policy(name: str, config: PolicyConfig, dataset: OfflineDataset, **forced: Any) -> Policy:
+    """Policy ``name`` for ``dataset`` from ``config`` (data fields filled in, ``forced``
+    settings the algorithm requires applied), with its normalizers fitted."""
+    settings = {**asdict(config), **data_fields(dataset), **forced}
+    policy = build_policy(name, settings)
+    fit_normalizers(policy, dataset)
+    return policy
 
-    def install_policy(self, name: str, dataset: OfflineDataset, **overrides: Any) -> None:
-        """Build the registered policy ``name`` for ``dataset``, fit its normalizers and start
-        its EMA copy. Every algorithm-config field that the policy config also declares is
-        passed on (a shared name means the same setting on both sides); ``overrides`` win."""
-        settings = {**asdict(self.config), **policy_fields_from(dataset, self.config, **overrides)}
-        self.policy = build_policy(name, settings)
-        fit_normalizers(self.policy, dataset)
-        self.enable_ema()
+
+@dataclass
+class PolicyAlgoConfig(AlgoConfig):
+    """An algorithm that trains one policy: its optimizer and an optional EMA copy."""
+
+    optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=1e-3))
+    ema_decay: float = 0.0  # 0 disables EMA; else the maximum decay of a warm-up schedule
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+class PolicyAlgorithm(OfflineAlgorithm):
+    """Base of the algorithms that fit ``self.policy`` to (To observations, Tp actions)
+    windows: the policy is built from the dataset with its normalizers fitted, and updates
+    see batches in the policy's normalized units."""
+
+    config: PolicyAlgoConfig
+
+    def install_policy(self, name: str, dataset: OfflineDataset, **forced: Any) -> Policy:
+        """Build and register the policy ``name`` (optimizer ``config.optim``, EMA if asked)."""
+        policy = make_policy(name, self.config.policy, dataset, **forced)
+        self.config = replace(self.config, policy=replace(self.config.policy, **forced)) if forced else self.config
+        return self.add_network("policy", policy, self.config.optim, ema_decay=self.config.ema_decay)
 
     def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
-        cfg = self.config
-        return WindowSampler(dataset, cfg.batch_size, cfg.obs_horizon, cfg.pred_horizon)
+        policy = self.policy.config
+        return WindowSampler(dataset, self.config.batch_size, policy.obs_horizon, policy.pred_horizon)
 
     def normalized(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(observations, actions)`` of a batch in the policy's normalized units."""

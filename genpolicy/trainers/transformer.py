@@ -23,55 +23,34 @@ learning rate, gradient-norm clipping (``grad_clip``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.datasets.samplers import WindowSampler
-from genpolicy.models.transformers import weight_decay_groups
-from genpolicy.trainers.base import AlgoConfig
-from genpolicy.trainers.policy_setup import PolicyAlgorithm
+from genpolicy.models.transformers import DTPolicyConfig, GPTPolicyConfig, weight_decay_groups
+from genpolicy.trainers.base import OptimizerConfig
+from genpolicy.trainers.policy_setup import PolicyAlgoConfig, PolicyAlgorithm
 
 
-@dataclass
-class TransformerConfig(AlgoConfig):
-    """Optimizer and trunk settings shared by the transformer algorithms."""
-
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    warmup_steps: int = 200
-    grad_clip: float = 1.0
-    n_layer: int = 2
-    n_head: int = 4
-    n_embd: int = 64
-    dropout: float = 0.1
+def transformer_optim(**changes) -> OptimizerConfig:
+    """minGPT's AdamW: betas (0.9, 0.95), decay on Linear weights only, linear warm-up."""
+    settings = dict(lr=1e-3, weight_decay=0.1, betas=[0.9, 0.95], grad_clip=1.0, warmup_steps=200)
+    return OptimizerConfig(**{**settings, **changes})
 
 
 class _TransformerAlgorithm(PolicyAlgorithm):
-    def configure_optimizers(self):
-        cfg = self.config
-        optimizer = torch.optim.AdamW(
-            weight_decay_groups(self.policy, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95)
-        )
-        warmup = max(1, cfg.warmup_steps)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-    def step(self, loss: torch.Tensor) -> None:
-        """One optimizer step (with clipping) and one learning-rate schedule step."""
-        self.optimizer_step(self.optimizers(), loss)
-        self.lr_schedulers().step()
+    def parameters_of(self, name: str):
+        return weight_decay_groups(getattr(self, name), self.config.optim.weight_decay)
 
 
 # --------------------------------------------------------------------------- GPT
 @dataclass
-class GPTConfig(TransformerConfig):
-    obs_horizon: int = 4
-    pred_horizon: int = 8
-    action_horizon: int = 4
-    num_modes: int = 8
+class GPTConfig(PolicyAlgoConfig):
+    optim: OptimizerConfig = field(default_factory=transformer_optim)
+    policy: GPTPolicyConfig = field(default_factory=GPTPolicyConfig)
 
 
 class GPTPolicyTrainer(_TransformerAlgorithm):
@@ -80,25 +59,19 @@ class GPTPolicyTrainer(_TransformerAlgorithm):
         self.install_policy("gpt", dataset)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        policy = self.policy
         obs, actions = self.normalized(batch)
-        losses = policy.loss(obs, actions)  # -log GMM(a | transformer(o)[-1])
-        self.step(losses["loss"])
+        losses = self.policy.loss(obs, actions)  # -log GMM(a | transformer(o)[-1])
+        self.step("policy", losses["loss"])
         return {k: v.detach() for k, v in losses.items()}
 
 
 # ------------------------------------------------------------ Decision Transformer
 @dataclass
-class DTConfig(TransformerConfig):
+class DTConfig(PolicyAlgoConfig):
     batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup_steps: int = 1000
-    grad_clip: float = 0.25
-    context_len: int = 20
-    n_layer: int = 3
-    n_head: int = 1
-    n_embd: int = 64
+    optim: OptimizerConfig = field(
+        default_factory=lambda: transformer_optim(weight_decay=1e-4, warmup_steps=1000, grad_clip=0.25)
+    )
     # None = from the dataset: the largest |episode return| (scale), the best episode return
     # (target), the longest episode or the task's step limit (timestep table).
     return_scale: float | None = None
@@ -109,6 +82,7 @@ class DTConfig(TransformerConfig):
     # copies it and lags at every switch (the copycat problem of history-conditioned
     # imitation); hiding tokens makes the state and return carry the decision.
     action_dropout: float = 0.0
+    policy: DTPolicyConfig = field(default_factory=DTPolicyConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -133,18 +107,10 @@ def dataset_return_settings(dataset: OfflineDataset, config: DTConfig) -> dict[s
 class DecisionTransformer(_TransformerAlgorithm):
     def __init__(self, config: DTConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        self.install_policy(
-            "dt",
-            dataset,
-            obs_horizon=1,
-            pred_horizon=1,
-            action_horizon=1,
-            action_norm="minmax",
-            **dataset_return_settings(dataset, config),
-        )
+        self.install_policy("dt", dataset, action_norm="minmax", **dataset_return_settings(dataset, config))
 
     def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
-        k = self.config.context_len
+        k = self.policy.config.context_len
         return WindowSampler(
             dataset, self.config.batch_size, obs_horizon=k, pred_horizon=k, action_offset=-(k - 1), returns_to_go=True
         )
@@ -162,8 +128,8 @@ class DecisionTransformer(_TransformerAlgorithm):
         predicted = policy(states, actions, returns, batch["timesteps"], padding=~real, hide_actions=hide)
         loss = F.mse_loss(predicted[real], actions[real])
 
-        self.step(loss)
+        self.step("policy", loss)
         return {"loss": loss.detach()}
 
 
-__all__ = ["DTConfig", "DecisionTransformer", "GPTConfig", "GPTPolicyTrainer", "TransformerConfig"]
+__all__ = ["DTConfig", "DecisionTransformer", "GPTConfig", "GPTPolicyTrainer", "transformer_optim"]

@@ -20,26 +20,16 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
-from genpolicy.models.cvae import gaussian_kl, reconstruction_loss, reparameterize
-from genpolicy.trainers.base import AlgoConfig
-from genpolicy.trainers.policy_setup import PolicyAlgorithm
+from genpolicy.models.cvae import CVAEPolicyConfig, gaussian_kl, reconstruction_loss, reparameterize
+from genpolicy.trainers.policy_setup import PolicyAlgoConfig, PolicyAlgorithm
 
 
 @dataclass
-class VAEConfig(AlgoConfig):
-    obs_horizon: int = 1
-    pred_horizon: int = 8
-    action_horizon: int = 4
-    latent_dim: int = 16
-    hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
+class VAEConfig(PolicyAlgoConfig):
     kl_weight: float = 1.0  # beta; per-sample sums on both terms (see reconstruction_loss)
     reconstruction: Literal["l1", "l2"] = "l1"
-    decoder: Literal["mlp", "transformer"] = "mlp"
-    n_layer: int = 2  # transformer decoder only
-    n_head: int = 4
-    n_embd: int = 64
-    inference: Literal["sample", "mean"] = "sample"
     ignore_padded_actions: bool = False  # True: chunk steps past the episode end leave the loss (ACT)
+    policy: CVAEPolicyConfig = field(default_factory=CVAEPolicyConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -51,9 +41,6 @@ class VAE(PolicyAlgorithm):
     def __init__(self, config: VAEConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
         self.install_policy("vae", dataset)
-
-    def configure_optimizers(self):
-        return torch.optim.AdamW(self.policy.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg, policy = self.config, self.policy
@@ -67,7 +54,7 @@ class VAE(PolicyAlgorithm):
         kl = gaussian_kl(mean, logvar).mean()
         loss = recon + cfg.kl_weight * kl
 
-        self.optimizer_step(self.optimizers(), loss)
+        self.step("policy", loss)
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
 
 
