@@ -20,9 +20,13 @@ from genpolicy.evaluation import (
     mode_fractions,
     normalized_entropy,
     normalized_score,
+    reference_scores,
+    register_reference_scores,
     results_table,
 )
-from genpolicy.evaluation.rollout import _success_flags
+from genpolicy.evaluation.references import unregister_reference_scores
+from genpolicy.tasks import get_task
+from genpolicy.tasks.rollout import success_flags as _success_flags
 from genpolicy.models.base import Policy, PolicyConfig
 
 
@@ -246,16 +250,64 @@ def test_reset_called_for_finished_envs_before_their_next_observation():
     assert result.returns.shape == (7,)
 
 
-def test_gym_env_id_takes_reference_scores_from_policy_metadata():
-    plain = evaluate(pendulum_policy(), "Pendulum-v1", episodes=2, num_envs=2, max_episode_steps=10)
-    assert plain.normalized_score is None and plain.successes is None and plain.modes is None
+class Zero(Policy):
+    def predict_chunk(self, h):
+        return h.new_zeros(h.shape[0], 1, self.config.act_dim)
+
+
+def test_reference_scores_follow_the_env_id():
+    kwargs = dict(episodes=2, num_envs=2, max_episode_steps=10)
+    by_id = evaluate(pendulum_policy(), "Pendulum-v1", **kwargs)
+    by_task = evaluate(pendulum_policy(), "pendulum", **kwargs)
+    np.testing.assert_array_equal(by_id.returns, by_task.returns)
+    assert by_id.normalized_score == by_task.normalized_score is not None
+    assert (by_id.ref_min_score, by_id.ref_max_score) == (get_task("pendulum").ref_min_score, get_task("pendulum").ref_max_score)
+    # the policy's own references (its data was collected on this env id) come before the lookup
     policy = pendulum_policy(env_id="Pendulum-v1", ref_min_score=-100.0, ref_max_score=0.0)
-    scored = evaluate(policy, "Pendulum-v1", episodes=2, num_envs=2, max_episode_steps=10)
+    scored = evaluate(policy, "Pendulum-v1", **kwargs)
     np.testing.assert_allclose(scored.normalized_scores, 100 * (scored.returns + 100) / 100)
-    np.testing.assert_array_equal(plain.returns, scored.returns)
+    # ... but a task named explicitly, or ref_scores passed explicitly, fix them
+    assert evaluate(policy, "pendulum", **kwargs).ref_min_score == get_task("pendulum").ref_min_score
+    assert evaluate(policy, "Pendulum-v1", ref_scores=(-50, 50), **kwargs).ref_max_score == 50.0
+    # an env nobody knows references for: returns only
+    car = Zero(PolicyConfig(obs_dim=2, act_dim=1))
+    plain = evaluate(car, "MountainCarContinuous-v0", **kwargs)
+    assert plain.normalized_score is None and plain.successes is None and plain.modes is None
     # env=None: the policy's metadata names the task
     via_meta = evaluate(pendulum_policy(task="pendulum"), None, episodes=2, max_episode_steps=10)
     assert via_meta.name == "pendulum" and via_meta.normalized_score is not None
+
+
+def test_no_env_anywhere_says_pass_env():
+    with pytest.raises(ValueError, match="--env"):
+        evaluate(pendulum_policy(), None, episodes=1)
+
+
+@pytest.mark.parametrize("env_id", ["Hopper-v5", "Hopper-v4", "hopper-medium-v2", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5"])
+def test_d4rl_locomotion_references_by_env_id_any_version(env_id):
+    body = {"H": "hopper", "h": "hopper", "Ha": "halfcheetah", "W": "walker2d", "A": "ant"}
+    expected = {
+        "hopper": (-20.272305, 3234.3), "halfcheetah": (-280.178953, 12135.0),
+        "walker2d": (1.629008, 4592.3), "ant": (-325.6, 3879.7),
+    }[body.get(env_id[:2], body.get(env_id[0]))]
+    assert reference_scores(env_id) == expected
+
+
+def test_hopper_v5_normalized_score_is_exact_and_overridable():
+    hopper = Zero(PolicyConfig(obs_dim=11, act_dim=3))
+    result = evaluate(hopper, "Hopper-v5", episodes=1, num_envs=1, max_episode_steps=5)
+    (ret,) = result.returns
+    assert result.normalized_score == pytest.approx(100 * (ret + 20.272305) / (3234.3 + 20.272305), rel=1e-12)
+    assert "normalized score" in result.table()
+    register_reference_scores("hopper", 0.0, 1000.0)  # every Hopper version from now on
+    try:
+        assert reference_scores("Hopper-v4") == (0.0, 1000.0)
+        again = evaluate(hopper, "Hopper-v5", episodes=1, num_envs=1, max_episode_steps=5)
+        assert again.normalized_score == pytest.approx(ret / 10)
+    finally:
+        unregister_reference_scores("hopper")
+    assert reference_scores("Hopper-v5") == (-20.272305, 3234.3)
+    assert reference_scores("MountainCarContinuous-v0") is None
 
 
 def test_dict_observations_pointmaze():
@@ -345,3 +397,64 @@ def test_plots_write_png(tmp_path):
     for name in ("rollouts", "by_success", "samples", "bars"):
         data = (tmp_path / f"{name}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+# ------------------------------------------------------------------ one loop, same numbers
+class JitteryDisc(AroundTheDisc):
+    def predict_chunk(self, h):
+        return super().predict_chunk(h) + 0.5 * torch.randn(h.shape[0], self.config.pred_horizon, 2)
+
+
+def test_split_evaluation_reproduces_numbers_recorded_before_it():
+    """Recorded with the old 539-line evaluation/rollout.py (commit 2b421f6) for these calls."""
+    pend = evaluate(pendulum_policy(), "pendulum", episodes=5, seed=3, num_envs=2)
+    np.testing.assert_allclose(pend.returns, [-1951.0015902656528, -1956.5226931613402, -1913.9850003284303,
+                                              -1700.7564149969296, -1835.2778952619406], rtol=1e-12)
+    jit = evaluate(disc_policy(JitteryDisc, chunk=4), "two-paths", episodes=7, seed=1, num_envs=3, record_observations=True)
+    assert jit.lengths.tolist() == [41, 42, 37, 42, 36, 42, 41] and jit.mode_ids.tolist() == [1, 0, 0, 1, 1, 1, 1]
+    np.testing.assert_allclose(jit.observations[0][-1], [-0.0013912733411416411, 0.9695274233818054], rtol=1e-6)
+    np.testing.assert_allclose(jit.observations[1][-1], [0.017152437940239906, 0.9253478646278381], rtol=1e-6)
+
+    layout = {"achieved_goal": [0, 2], "desired_goal": [2, 4], "observation": [4, 8]}
+
+    class TowardGoal(Policy):
+        def predict_chunk(self, h):
+            return (h[:, -1, 2:4] - h[:, -1, 0:2]).clamp(-1, 1)[:, None]
+
+    maze = evaluate(TowardGoal(PolicyConfig(obs_dim=8, act_dim=2, obs_layout=layout)), "pointmaze-umaze",
+                    episodes=4, seed=2, num_envs=2, max_episode_steps=60, record_observations=True)
+    assert maze.lengths.tolist() == [60, 60, 20, 20] and maze.successes.tolist() == [False, False, True, True]
+    np.testing.assert_allclose(maze.observations[2][-1, :2], [0.43475979566574097, -0.8627303242683411], rtol=1e-6)
+
+
+@pytest.mark.skipif(not ffmpeg_available(), reason="no ffmpeg binary for imageio")
+def test_video_is_seeded_like_evaluation(tmp_path):
+    """A stochastic policy's video shows episode 0 exactly as a one-env evaluation runs it."""
+    import imageio.v2 as imageio
+
+    policy = disc_policy(JitteryDisc)
+    one_env = evaluate(policy, "two-paths", episodes=3, seed=4, num_envs=1)
+    for name in ("a", "b"):
+        result = evaluate(policy, "two-paths", episodes=1, seed=4, num_envs=1, video=tmp_path / f"{name}.mp4")
+        with imageio.get_reader(result.video) as reader:
+            assert sum(1 for _ in reader) == one_env.lengths[0] + 1
+
+
+def test_evaluation_modules_do_not_import_each_other_in_a_cycle():
+    import ast
+    from pathlib import Path
+
+    import genpolicy.evaluation as package
+
+    folder = Path(package.__file__).parent
+    imports = {}
+    for file in folder.glob("*.py"):
+        tree = ast.parse(file.read_text())
+        imports[file.stem] = {
+            node.module.rsplit(".", 1)[-1] for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("genpolicy.evaluation.")
+        }
+    assert "rollout" not in imports  # the episode loop lives in genpolicy.tasks.rollout, once
+    for module, deps in imports.items():
+        for dep in deps:
+            assert module not in imports.get(dep, set()), f"{module} <-> {dep}"

@@ -1,20 +1,26 @@
 """Record one policy episode as an mp4 (imageio + ffmpeg).
 
 Kept apart from the vectorized evaluation on purpose: rendering is slow and needs
-``render_mode="rgb_array"``, so the video is a separate single-env rollout of the first
-evaluation episode (same seed, hence the same start state as episode 0 of ``evaluate``).
+``render_mode="rgb_array"``, so the video is its own one-env rollout of the first evaluation
+episode. It runs through the same episode loop as evaluation (`genpolicy.tasks.rollout`), reset
+with the same seed and with the policy's sampling seeded the same way, so it shows episode 0 as
+``evaluate(..., num_envs=1)`` runs it (any ``num_envs`` for a deterministic policy). Frames are
+taken by a wrapper around the env, at the reset and after every step.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable
 
+import gymnasium as gym
 import numpy as np
 
+from genpolicy.evaluation.envs import resolve_env
+from genpolicy.evaluation.seeding import seeded_torch_rng
 from genpolicy.models.base import Policy
+from genpolicy.tasks.rollout import run_episodes
 
 DEFAULT_FPS = 30
 
@@ -29,6 +35,24 @@ def ffmpeg_available() -> bool:
         return False
 
 
+class FrameWriter(gym.Wrapper):
+    """Hands ``env.render()`` to ``write`` after every reset and step."""
+
+    def __init__(self, env: gym.Env, write: Callable[[np.ndarray], None]) -> None:
+        super().__init__(env)
+        self.write = write
+
+    def reset(self, **kwargs: Any):
+        out = self.env.reset(**kwargs)
+        self.write(even_frame(self.env.render()))
+        return out
+
+    def step(self, action: Any):
+        out = self.env.step(action)
+        self.write(even_frame(self.env.render()))
+        return out
+
+
 def record_video(
     policy: Policy,
     env: Any,
@@ -40,13 +64,10 @@ def record_video(
     """Roll ``policy`` for one episode (``env.reset(seed=seed)``) and write ``path`` (.mp4).
 
     ``env``: a task name, a gymnasium env id, a ``Task`` or a callable
-    ``make_env(render_mode=...) -> gym.Env``. The policy's history is reset before and
-    after. The file is written to a temporary name and renamed, so a crash never leaves a
-    truncated video behind. Returns the path.
+    ``make_env(render_mode=...) -> gym.Env``. The file is written to a temporary name and
+    renamed, so a crash never leaves a truncated video behind. Returns the path.
     """
     import imageio.v2 as imageio
-
-    from genpolicy.evaluation.rollout import resolve_env
 
     if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["MUJOCO_GL"] = "egl"  # headless MuJoCo rendering; read at renderer creation
@@ -60,41 +81,26 @@ def record_video(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.mp4'}")
 
-    env_ = make_env(render_mode="rgb_array")
+    rendered = make_env(render_mode="rgb_array")
+    fps = fps or int(round(rendered.metadata.get("render_fps") or DEFAULT_FPS))
+    writer = imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG")
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: FrameWriter(rendered, writer.append_data)], autoreset_mode=gym.vector.AutoresetMode.DISABLED
+    )
     try:
-        fps = fps or int(round(env_.metadata.get("render_fps") or DEFAULT_FPS))
-        policy.reset()
-        obs, _ = env_.reset(seed=seed)
-        writer = imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=1, format="FFMPEG")
-        try:
-            writer.append_data(_even(env_.render()))
-            steps = 0
-            while True:
-                action = policy.act(_batch(obs))[0]
-                obs, reward, terminated, truncated, _ = env_.step(action)
-                policy.observe_reward(np.asarray([reward], dtype=np.float32))
-                writer.append_data(_even(env_.render()))
-                steps += 1
-                if terminated or truncated or (max_steps is not None and steps >= max_steps):
-                    break
-        finally:
-            writer.close()
+        with seeded_torch_rng(seed, policy.device):
+            run_episodes(envs, policy, 1, seed, max_episode_steps=max_steps)
+        writer.close()
         os.replace(tmp, path)
     finally:
-        env_.close()
-        policy.reset()
+        writer.close()
+        envs.close()
         if tmp.exists():
             tmp.unlink()
     return path
 
 
-def _batch(obs: Any) -> Any:
-    if isinstance(obs, Mapping):
-        return {key: np.asarray(value)[None] for key, value in obs.items()}
-    return np.asarray(obs)[None]
-
-
-def _even(frame: np.ndarray) -> np.ndarray:
+def even_frame(frame: np.ndarray) -> np.ndarray:
     """H.264 in yuv420p needs even height and width: pad odd sizes by one edge pixel."""
     frame = np.asarray(frame, dtype=np.uint8)
     pad_h, pad_w = frame.shape[0] % 2, frame.shape[1] % 2

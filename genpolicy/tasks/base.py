@@ -15,6 +15,8 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
+from genpolicy.tasks.rollout import EpisodeRecord, row, run_episodes
+
 
 @runtime_checkable
 class Expert(Protocol):
@@ -125,34 +127,56 @@ def stack_observations(observations: list[Any]) -> Any:
     return np.stack([np.asarray(o) for o in observations])
 
 
-def rollout(env: gym.Env, expert: Expert, seed: int | None = None, options: dict | None = None) -> dict:
-    """Run one episode of ``expert`` in ``env`` and return it in the collector's format.
+class ExpertActor:
+    """Experts (one raw observation each) as a batched actor for `run_episodes`.
+
+    Sub-env ``i`` is driven by ``experts[i]``. An expert's ``reset`` needs the episode's first
+    observation, which the loop only has after it reset the sub-env, so a reset is noted here
+    and handed to the expert with the next observation of that sub-env.
+    """
+
+    def __init__(self, experts: list[Expert]) -> None:
+        self.experts = list(experts)
+        self.pending = np.ones(len(self.experts), dtype=bool)
+
+    def reset(self, mask: np.ndarray | None = None) -> None:
+        self.pending |= True if mask is None else np.asarray(mask, dtype=bool)
+
+    def act(self, obs: Any) -> np.ndarray:
+        actions = []
+        for i, expert in enumerate(self.experts):
+            obs_i = row(obs, i)
+            if self.pending[i]:
+                expert.reset(obs_i)
+                self.pending[i] = False
+            actions.append(np.asarray(expert.act(obs_i)))
+        return np.stack(actions)
+
+
+def episode_dict(record: EpisodeRecord) -> dict:
+    """A recorded episode in the collector's format (see `rollout`)."""
+    return {
+        "observations": stack_observations(record.observations),
+        "actions": np.stack(record.actions).astype(np.float32).reshape(record.length, -1),
+        "rewards": np.asarray(record.rewards, dtype=np.float64),
+        "terminations": np.asarray(record.terminations, dtype=bool),
+        "truncations": np.asarray(record.truncations, dtype=bool),
+        "infos": {"success": np.asarray(record.step_successes, dtype=bool)},
+        "success": record.success,
+    }
+
+
+def rollout(env: gym.Env, expert: Expert, seed: int | None = None) -> dict:
+    """Run one episode of ``expert`` in ``env`` (reset with ``seed``) through the shared episode
+    loop (`genpolicy.tasks.rollout.run_episodes`) and return it in the collector's format.
 
     Keys: ``observations`` (T+1 raw observations, stacked; dicts stay dicts), ``actions [T, A]``,
     ``rewards [T]``, ``terminations [T]``, ``truncations [T]``, ``success`` (bool: the last
     step's info said so) and ``infos`` (``{"success": [T+1]}``, including the reset info).
+    ``env`` stays open: the one-env vector wrapper around it is not closed.
     """
-    obs, info = env.reset(seed=seed, options=options)
-    expert.reset(obs)
-    observations, actions, rewards, terms, truncs = [obs], [], [], [], []
-    successes = [success_of(info)]
-    done = False
-    while not done:
-        action = expert.act(obs)
-        obs, reward, terminated, truncated, info = env.step(action)
-        observations.append(obs)
-        actions.append(np.asarray(action))
-        rewards.append(float(reward))
-        terms.append(bool(terminated))
-        truncs.append(bool(truncated))
-        successes.append(success_of(info))
-        done = terminated or truncated
-    return {
-        "observations": stack_observations(observations),
-        "actions": np.stack(actions).astype(np.float32).reshape(len(actions), -1),
-        "rewards": np.asarray(rewards, dtype=np.float64),
-        "terminations": np.asarray(terms, dtype=bool),
-        "truncations": np.asarray(truncs, dtype=bool),
-        "infos": {"success": np.asarray(successes, dtype=bool)},
-        "success": successes[-1],
-    }
+    envs = gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+    (record,), _ = run_episodes(
+        envs, ExpertActor([expert]), 1, seed=seed, success_at="last", keep_observations=True, keep_transitions=True
+    )
+    return episode_dict(record)
