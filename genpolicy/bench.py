@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import lightning as L
 import torch
 
+from genpolicy.config import build_config
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.datasets.samplers import WindowSampler
 from genpolicy.trainers.bc import BC, BCConfig
@@ -42,8 +43,8 @@ def plain_loop_updates_per_s(config: BCConfig, dataset: OfflineDataset, updates:
     torch.manual_seed(config.seed)
     algo = BC(config, dataset)  # same policy, normalizers, sampler and loss; no Lightning
     policy = algo.policy
-    optimizer = algo.make_optimizer(policy.parameters())
-    sampler = WindowSampler(dataset, config.batch_size, config.obs_horizon, config.pred_horizon)
+    optimizer = algo.make_optimizer(policy.parameters(), config.optim)
+    sampler = WindowSampler(dataset, config.batch_size, config.policy.obs_horizon, config.policy.pred_horizon)
     generator = torch.Generator().manual_seed(config.seed)
     for step in range(updates + 20):
         if step == 20:  # warm-up excluded, as for Lightning's first chunk
@@ -86,10 +87,10 @@ class TrainBenchResult:
 def bench_train(updates: int = 3000, updates_per_step: int = 50, run_dir: str = "runs/bench") -> TrainBenchResult:
     limit_threads()
     dataset = synthetic_dataset()
-    config = BCConfig(
-        head="mse", steps=updates, updates_per_step=updates_per_step, updates_per_epoch=updates,
-        batch_size=256, hidden_dims=[256, 256],
-    )
+    config = build_config(BCConfig, {
+        "head": "mse", "steps": updates, "updates_per_step": updates_per_step, "updates_per_epoch": updates,
+        "batch_size": 256, "policy.hidden_dims": [256, 256],
+    })
     # Alternate and keep the best of two for each side: the machine is shared and noisy.
     plain, lightning = [], []
     for _ in range(2):

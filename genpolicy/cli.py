@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import signal
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -29,54 +31,82 @@ def data_cache_dir() -> Path:
     return Path(os.environ.get("GENPOLICY_DATA", Path.home() / ".cache" / "genpolicy" / "datasets"))
 
 
-def resolve_data(source: str, episodes: int | None = None, noise: float = 0.0, seed: int = 0):
+def resolve_data(source: str, episodes: int | None = None, noise: float = 0.0, seed: int = 0, download: bool = False):
     """A dataset from a Minari id/dir, an HDF5/NPZ file, or a built-in task name.
 
     A task's dataset is collected once with its scripted expert and cached under
-    ``$GENPOLICY_DATA`` (default ``~/.cache/genpolicy/datasets``).
+    ``$GENPOLICY_DATA`` (default ``~/.cache/genpolicy/datasets``). A Minari id that is not on
+    disk is fetched with Minari's own download when ``download`` is set (``fit --download``);
+    without it the error says how to get it.
     """
-    from genpolicy.datasets import load_dataset
+    from genpolicy.datasets import DatasetNotFoundError, load_dataset
+    from genpolicy.datasets.minari_io import download_minari, looks_like_minari_id, resolve_minari_source
     from genpolicy.tasks import list_tasks
 
     if source in list_tasks() and not Path(source).exists():
-        from genpolicy.datasets.collect import collect
+        return load_dataset(_collected_task_data(source, episodes, noise, seed))
+    remote_id = looks_like_minari_id(source) and not Path(source).exists() and resolve_minari_source(source) is None
+    if remote_id and download:
+        download_minari(source)
+    try:
+        return load_dataset(source)
+    except DatasetNotFoundError as error:
+        if remote_id:
+            raise CLIError(f"{error}; pass --download to fetch it with Minari") from None
+        raise
 
-        episodes = episodes or DEFAULT_EPISODES.get(source, 100)
-        path = data_cache_dir() / f"{source}-n{episodes}-noise{noise:g}-seed{seed}"
-        if not path.exists():
-            collect(source, episodes, path, noise=noise, seed=seed)
-        return load_dataset(path)
-    return load_dataset(source)
+
+def _collected_task_data(task: str, episodes: int | None, noise: float, seed: int) -> Path:
+    """The cached expert dataset of a built-in task, collected on first use."""
+    from genpolicy.datasets.collect import collect
+
+    episodes = episodes or DEFAULT_EPISODES.get(task, 100)
+    path = data_cache_dir() / f"{task}-n{episodes}-noise{noise:g}-seed{seed}"
+    if not path.exists():
+        collect(task, episodes, path, noise=noise, seed=seed)
+    return path
+
+
+def default_run_dir(algo: str, data: str) -> Path:
+    """``runs/ALGO-NAME``: NAME is a file's stem (``bc-file``, not ``bc-file.hdf5``) or the
+    last part of a directory, task name or Minari id."""
+    path = Path(str(data))
+    name = path.stem if path.suffix.lower() in (".hdf5", ".h5", ".npz") else path.name
+    return Path("runs") / f"{algo}-{name}"
 
 
 def build_config(config_class: type, overrides: dict[str, Any], config_file: str | None, cli_sets: Sequence[str], steps: int | None):
-    """Defaults <- algorithm variant <- config file (JSON/YAML) <- --set key=value <- --steps."""
-    values: dict[str, Any] = dict(overrides)
+    """Defaults <- algorithm variant <- config file (JSON/YAML) <- --set key=value <- --steps.
+
+    Keys may be dotted (``--set critic.width=512``); every value is checked against its
+    field's type before anything is built or written (see ``genpolicy.config``)."""
+    from genpolicy.config import ConfigError, nest
+    from genpolicy.config import build_config as build
+
+    values: dict[str, Any] = nest(overrides)
     if config_file:
-        values.update(_read_config_file(config_file))
+        values = nest({**values, **_read_config_file(config_file)})
     for item in cli_sets:
         if "=" not in item:
             raise CLIError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
         try:
-            values[key] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            values[key] = raw
+            value = raw
+        values = nest({**values, key: value})
     if steps is not None:
         values["steps"] = steps
-    known = {f.name for f in fields(config_class)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise CLIError(f"unknown config key(s) {unknown} for {config_class.__name__}; known: {sorted(known)}")
     if "steps" in values and "updates_per_epoch" not in values:
         default = config_class.__dataclass_fields__["updates_per_epoch"].default
         step_chunk = values.get("updates_per_step", config_class.__dataclass_fields__["updates_per_step"].default)
         # Short runs still get a few checkpoints: an epoch is at most a tenth of the run.
-        values["updates_per_epoch"] = max(step_chunk, min(default, values["steps"] // 10 // step_chunk * step_chunk))
+        if isinstance(values["steps"], int) and isinstance(step_chunk, int):
+            values["updates_per_epoch"] = max(step_chunk, min(default, values["steps"] // 10 // step_chunk * step_chunk))
     try:
-        return config_class(**values)
-    except (TypeError, ValueError) as error:
-        raise CLIError(f"bad config for {config_class.__name__}: {error}") from None
+        return build(config_class, values)
+    except ConfigError as error:
+        raise CLIError(str(error)) from None
 
 
 def _read_config_file(path: str) -> dict[str, Any]:
@@ -119,38 +149,72 @@ def cmd_collect(args: argparse.Namespace) -> None:
     from genpolicy.datasets import load_dataset
     from genpolicy.datasets.collect import collect
 
-    path = collect(args.task, args.episodes, args.out, noise=args.noise, seed=args.seed, overwrite=args.overwrite)
-    print(f"wrote {path}: {load_dataset(path).summary()}")
+    path = collect(args.task, args.episodes, args.out, noise=args.noise, seed=args.seed, overwrite=args.overwrite,
+                   mix=args.mix, recipe=args.recipe)
+    dataset = load_dataset(path)
+    print(f"wrote {path}: {dataset.summary()}")
+    meta = dataset.metadata
+    print(f"recipe {meta['recipe']['name']}: mean return {meta['mean_return']:.3f}, "
+          f"normalized {meta['mean_normalized_score']:.1f} on {meta['task']}")
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
-    from genpolicy.trainers import fit, get_algorithm
-    from genpolicy.trainers.callbacks import EvalCallback
+    from dataclasses import asdict
+
+    from genpolicy.trainers import get_algorithm
 
     algo_class, config_class, overrides = get_algorithm(args.algo)
     config = build_config(config_class, overrides, args.config, args.set, args.steps)
-    dataset = resolve_data(args.data, args.episodes, args.noise, args.seed)
+    if args.print_config:  # nothing is trained, collected or written
+        print(json.dumps({"algo": args.algo, "config": asdict(config)}, indent=2, default=str))
+        return
+    if not args.data:
+        raise CLIError("fit needs --data (a Minari id or directory, an .hdf5/.npz file, or a task name)")
+    dataset = resolve_data(args.data, args.episodes, args.noise, args.seed, download=args.download)
+    if args.env:
+        _attach_env(dataset, args.env)
     print(f"data: {dataset.summary()}")
-    out = Path(args.out or Path("runs") / f"{args.algo}-{Path(str(args.data)).name}")
+    out = Path(args.out) if args.out else default_run_dir(args.algo, args.data)
+    _train(args, algo_class, config, dataset, out)
+    print(f"policy saved to {out / 'policy'}")
+
+
+def _attach_env(dataset, env: str) -> None:
+    """Record the env of bring-your-own data, so evaluation needs no ``--env`` later."""
+    from genpolicy.tasks import TASKS
+
+    if env in TASKS:
+        dataset.metadata["task"] = env
+        dataset.metadata.setdefault("env_id", TASKS[env].env_id)
+    else:
+        dataset.metadata["env_id"] = env
+
+
+def _train(args: argparse.Namespace, algo_class: type, config: Any, dataset, out: Path) -> None:
+    """Build the algorithm and fit it into ``out`` with periodic evaluation when an env is known."""
+    import torch
+
+    from genpolicy.trainers import fit
+    from genpolicy.trainers.callbacks import EvalCallback
+
     callbacks = []
     env = dataset.metadata.get("task") or dataset.metadata.get("env_id")
     if args.eval_episodes > 0 and env:
         callbacks.append(EvalCallback(env, episodes=args.eval_episodes, every_n_epochs=args.eval_every))
-    import torch
-
     torch.manual_seed(config.seed)
     algo = algo_class(config, dataset)
     fit(
         algo,
         out,
         resume=not args.restart,
-        extra_config={"algo_name": args.algo, "data": str(args.data)},
+        extra_config={"algo_name": args.algo, "data": str(args.data), **({"env": args.env} if args.env else {})},
         callbacks=callbacks,
         devices=args.devices,
         strategy="ddp" if args.devices > 1 else "auto",
         accelerator=args.accelerator,
+        progress_bar=sys.stdout.isatty(),
+        progress_every_s=args.progress_every,
     )
-    print(f"policy saved to {out / 'policy'}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -159,10 +223,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     policy_dir = resolve_policy_dir(args.run)
     policy = load_policy(policy_dir)
-    video = (policy_dir.parent / "eval.mp4") if args.video else None
+    metadata = policy.config.metadata or {}
+    if not args.env and not (metadata.get("task") or metadata.get("env_id")):
+        raise CLIError(f"{args.run}: the policy records no env (bring-your-own data): pass --env ENV "
+                       "(a task name or gymnasium id), or train with `fit --env ENV`")
+    # One file per setting, so a short --video run never replaces a 100-episode result.
+    env_part = f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.env)}-" if args.env else ""
+    stem = f"eval-{env_part}{args.episodes}ep-seed{args.seed}"
+    video = (policy_dir.parent / f"{stem}.mp4") if args.video else None
     result = evaluate(policy, args.env, episodes=args.episodes, seed=args.seed, num_envs=args.num_envs, video=video)
     print(result.table())
-    out = Path(args.json or policy_dir.parent / "eval.json")
+    out = Path(args.json) if args.json else policy_dir.parent / f"{stem}.json"
     out.write_text(json.dumps(result.to_dict(), indent=2))
     print(f"wrote {out}" + (f" and {video}" if video else ""))
 
@@ -205,27 +276,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tasks", help="list built-in tasks")
     p.set_defaults(func=cmd_tasks)
 
-    p = sub.add_parser("collect", help="roll a task's scripted expert into a Minari dataset")
+    p = sub.add_parser(
+        "collect", help="roll a task's scripted expert (or a recipe of behaviours) into a Minari dataset",
+        description="Recipes (recorded in the dataset's metadata['recipe']): expert (default; the scripted "
+        "expert with --noise), mix (--mix expert:0.1,noisy:0.3,random:0.6: fractions of episodes by the "
+        "noise-free expert, the expert under Gaussian action noise of std --noise, uniform random actions), "
+        "stitch (maze tasks, D4RL maze2d: a planner stream toward random goals, sparse reward at a fixed "
+        "evaluation goal; the dataset is evaluated on maze2d-umaze / maze2d-medium).",
+    )
     p.add_argument("task")
-    p.add_argument("--episodes", type=int, default=50)
-    p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian action noise")
+    p.add_argument("--episodes", type=int, default=50, help="episodes (stitch: random-goal trips)")
+    p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian action noise (mix: of the noisy episodes)")
+    p.add_argument("--mix", help="behaviour fractions, e.g. expert:0.1,noisy:0.3,random:0.6 (implies --recipe mix)")
+    p.add_argument("--recipe", choices=["expert", "mix", "stitch"], help="default: mix with --mix, else expert")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_collect)
 
-    p = sub.add_parser("fit", help="train an algorithm on a dataset (resumes an existing run)")
-    p.add_argument("algo")
-    p.add_argument("--data", required=True, help="Minari id/dir, .hdf5/.npz file, or task name")
+    p = sub.add_parser("fit", help="train an algorithm on a dataset (resumes an existing run)",
+                       description=_fit_description(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("algo", help="one of the algorithms listed above")
+    p.add_argument("--data", help="Minari id/dir, .hdf5/.npz file, or task name")
+    p.add_argument("--env", help="task name or gymnasium id the data comes from (bring-your-own data)")
+    p.add_argument("--download", action="store_true", help="fetch a Minari id that is not on disk with Minari's download")
     p.add_argument("--steps", type=int, help="gradient updates")
     p.add_argument("--out", help="run directory (default runs/ALGO-DATA)")
     p.add_argument("--config", help="JSON/YAML file of config keys (or a run's config.json)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit (trains nothing)")
     p.add_argument("--episodes", type=int, help="episodes to collect when --data is a task")
     p.add_argument("--noise", type=float, default=0.0, help="expert noise when --data is a task")
     p.add_argument("--seed", type=int, default=0, help="collection seed when --data is a task")
     p.add_argument("--eval-episodes", type=int, default=10, help="episodes per periodic evaluation (0: none)")
     p.add_argument("--eval-every", type=int, default=5, help="evaluate every N epochs")
+    p.add_argument("--progress-every", type=float, default=30.0, metavar="SECONDS",
+                   help="progress line interval when stdout is not a terminal")
     p.add_argument("--devices", type=int, default=1)
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
@@ -263,13 +349,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fit_description() -> str:
+    """`fit --help`: the algorithms that exist, and how to stop and resume a run."""
+    from genpolicy.trainers import ALGORITHMS
+
+    names = "\n".join(f"  {name:14s} {algo.__name__} ({config.__name__}"
+                      + (f", {', '.join(f'{k}={v}' for k, v in variant.items())}" if variant else "") + ")"
+                      for name, (algo, config, variant) in ALGORITHMS.items())
+    return (f"Train an algorithm on offline data.\n\nalgorithms:\n{names}\n\n"
+            "See an algorithm's settings with `genpolicy fit ALGO --print-config`. Ctrl-C or SIGTERM stops\n"
+            "after the current update and writes RUN/checkpoints/last.ckpt; the same command resumes\n"
+            "(also with a larger --steps).")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from genpolicy.trainers.runner import limit_threads
 
     limit_threads()
+    from genpolicy.trainers.runner import TrainingStopped
+
     try:
         args.func(args)
+    except TrainingStopped as stopped:
+        print(f"genpolicy: {stopped}", file=sys.stderr)
+        return 128 + (stopped.signum or signal.SIGINT)
     except KeyboardInterrupt:
         print("genpolicy: interrupted", file=sys.stderr)
         return 130

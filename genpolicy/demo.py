@@ -24,28 +24,31 @@ TASK = "two-paths"
 
 # Diffusion Policy's horizons (To=2, Tp=16, Ta=8) for the chunked baselines, so they differ
 # from the diffusion policy only in how they model the chunk.
-CHUNKED = {"obs_horizon": 2, "pred_horizon": 16, "action_horizon": 8}
+CHUNKED = {"policy.obs_horizon": 2, "policy.pred_horizon": 16, "policy.action_horizon": 8}
+MLP = {"policy.hidden_dims": [256, 256]}
 
-# name -> (algorithm, config overrides, steps). Budgets chosen for ~2 CPU cores; every
-# policy on two-paths, side by side (benchmarks/two_paths_table.py runs them all).
+# name -> (algorithm, config overrides (dotted keys reach nested configs), steps). Budgets
+# chosen for ~2 CPU cores; every policy on two-paths, side by side
+# (benchmarks/two_paths_table.py runs them all).
 TWO_PATHS_ALGOS: dict[str, tuple[str, dict, int]] = {
     # Single-step (Markov) BC: after the first step the position tells which way the episode
     # goes, so even an MSE policy can break the tie from the start jitter and succeed.
-    "bc-mse": ("bc", {"hidden_dims": [256, 256]}, 5_000),
-    "bc-gaussian": ("bc-gaussian", {"hidden_dims": [256, 256]}, 5_000),
-    "bc-gmm": ("bc-gmm", {"hidden_dims": [256, 256]}, 5_000),
+    "bc-mse": ("bc", MLP, 5_000),
+    "bc-gaussian": ("bc-gaussian", MLP, 5_000),
+    "bc-gmm": ("bc-gmm", MLP, 5_000),
     # Chunked BC: one chunk is planned from the (ambiguous) start, so averaging the two ways
     # sends it straight into the obstacle.
-    "bc-mse-chunk": ("bc", {"hidden_dims": [256, 256], **CHUNKED}, 5_000),
-    "bc-gaussian-chunk": ("bc-gaussian", {"hidden_dims": [256, 256], **CHUNKED}, 5_000),
-    "bc-gmm-chunk": ("bc-gmm", {"hidden_dims": [256, 256], **CHUNKED}, 5_000),
+    "bc-mse-chunk": ("bc", {**MLP, **CHUNKED}, 5_000),
+    "bc-gaussian-chunk": ("bc-gaussian", {**MLP, **CHUNKED}, 5_000),
+    "bc-gmm-chunk": ("bc-gmm", {**MLP, **CHUNKED}, 5_000),
     # The prior must be informative at a 2-D action: a higher KL weight keeps z ~ N(0, I)
     # samples on the data (kl_weight=1 leaves holes in the prior and ~80 % success).
     "vae": ("vae", {"kl_weight": 3.0}, 3_000),
     # Two observations of history let the GMM head tell the ways apart once committed.
-    "gpt": ("gpt", {"obs_horizon": 2}, 6_000),
+    "gpt": ("gpt", {"policy.obs_horizon": 2}, 6_000),
     # A small U-Net is plenty for 2-D actions: 96-100 % success, both ways ~50/50.
-    "diffusion": ("diffusion", {"down_dims": [32, 64], "batch_size": 128, "lr": 1e-3, "lr_warmup_steps": 100}, 5_000),
+    "diffusion": ("diffusion", {"policy.down_dims": [32, 64], "batch_size": 128, "optim.lr": 1e-3,
+                                "optim.warmup_steps": 100}, 5_000),
 }
 DEMO_ALGOS = ("bc-mse", "bc-mse-chunk", "diffusion")
 
@@ -62,8 +65,10 @@ def train_and_evaluate(
     algo_class, config_class, variant = get_algorithm(algo_name)
     steps = steps or default_steps
     chunk = 20
-    config = config_class(**{**variant, **overrides, "steps": steps, "updates_per_step": chunk,
-                             "updates_per_epoch": max(chunk, steps // 4 // chunk * chunk)})
+    from genpolicy.config import build_config
+
+    config = build_config(config_class, {**variant, **overrides, "steps": steps, "updates_per_step": chunk,
+                                         "updates_per_epoch": max(chunk, steps // 4 // chunk * chunk)})
     torch.manual_seed(config.seed)
     start = time.perf_counter()
     algo = fit(algo_class(config, dataset), out / name, progress_bar=False, extra_config={"algo_name": algo_name})

@@ -55,6 +55,8 @@ __all__ = [
     "resolve_minari_source",
     "is_minari_dir",
     "flatten_observation_keys",
+    "download_minari",
+    "looks_like_minari_id",
 ]
 
 MAIN_FILE = "main_data.hdf5"
@@ -109,6 +111,41 @@ def resolve_minari_source(source: str | Path) -> Path | None:
         if local.is_dir():
             return _data_dir(local)
     return None
+
+
+def looks_like_minari_id(source: str | Path) -> bool:
+    """True for ``namespace/name-vN`` style ids (``mujoco/hopper/medium-v0``), Minari's rule."""
+    return isinstance(source, str) and bool(_DATASET_ID_RE.match(source)) and not Path(source).is_absolute()
+
+
+def download_minari(dataset_id: str) -> Path:
+    """Fetch ``dataset_id`` into `minari_root()` with Minari's own download (progress bar
+    included) and return its local directory.
+
+    This is the one place genpolicy touches the network, and only when asked (``fit
+    --download``). Any failure becomes one `DatasetNotFoundError` line: no network, an id
+    the remote does not have, or a version this Minari cannot read.
+    """
+    import minari
+
+    try:
+        minari.download_dataset(dataset_id)
+    except Exception as error:  # noqa: BLE001 - requests, HF hub and minari raise many kinds
+        raise DatasetNotFoundError(dataset_id, f"Minari download failed ({_download_reason(error)})") from None
+    local = minari_dataset_path(dataset_id)
+    if _data_dir(local) is None:
+        raise DatasetNotFoundError(dataset_id, f"Minari download finished but {local} holds no dataset")
+    return local
+
+
+def _download_reason(error: BaseException) -> str:
+    """One line on why a download failed, naming the likely cause for network errors."""
+    text = str(error).strip().splitlines()
+    message = text[0] if text else type(error).__name__
+    network = ("Connection", "Timeout", "NameResolution", "MaxRetry", "Offline", "getaddrinfo", "unreachable")
+    if isinstance(error, (ConnectionError, TimeoutError)) or any(word in f"{type(error).__name__} {message}" for word in network):
+        return f"no network reachable? {message}"
+    return message
 
 
 # ------------------------------------------------------------------ flattening

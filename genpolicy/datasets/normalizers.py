@@ -1,57 +1,10 @@
-"""Affine normalizers fitted on a dataset and stored as buffers inside the policy.
+"""Re-export of `genpolicy.models.normalizers` (where the normalizer lives now).
 
-Both kinds are ``x_norm = (x - shift) / scale``, so one module covers them and the saved
-policy needs no knowledge of how the statistics were fitted:
-
-* ``"standard"``: shift = mean, scale = std (observations, BC targets);
-* ``"minmax"``: maps [min, max] onto [-1, 1] (diffusion targets, whose noise prior is
-  N(0, I) and whose samples are clipped to [-1, 1]);
-* ``"identity"``: no change.
+The normalizer is part of a saved policy, and a stand-alone policy must load without the data
+layer (h5py, gymnasium, Minari), so the class moved into ``genpolicy.models``; this module
+keeps old imports working.
 """
 
-from __future__ import annotations
+from genpolicy.models.normalizers import MIN_SCALE, Normalizer, NormMode
 
-from typing import Literal
-
-import torch
-from torch import nn
-
-NormMode = Literal["standard", "minmax", "identity"]
-
-# Dimensions with (almost) no spread are left unscaled rather than blown up.
-_MIN_SCALE = 1e-2
-
-
-class Normalizer(nn.Module):
-    def __init__(self, dim: int, mode: NormMode = "standard") -> None:
-        super().__init__()
-        if mode not in ("standard", "minmax", "identity"):
-            raise ValueError(f"unknown normalization mode {mode!r}")
-        self.mode = mode
-        self.register_buffer("shift", torch.zeros(dim))
-        self.register_buffer("scale", torch.ones(dim))
-
-    @torch.no_grad()
-    def fit(self, data: torch.Tensor) -> "Normalizer":
-        """Fit statistics on ``data`` of shape ``[..., dim]``."""
-        flat = data.reshape(-1, data.shape[-1]).float()
-        if self.mode == "standard":
-            shift, scale = flat.mean(0), flat.std(0, unbiased=False)
-        elif self.mode == "minmax":
-            low, high = flat.min(0).values, flat.max(0).values
-            shift, scale = (high + low) / 2, (high - low) / 2
-        else:
-            shift, scale = torch.zeros_like(self.shift), torch.ones_like(self.scale)
-        scale = torch.where(scale < _MIN_SCALE, torch.ones_like(scale), scale)
-        self.shift.copy_(shift)
-        self.scale.copy_(scale)
-        return self
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.shift) / self.scale
-
-    def unnormalize(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale + self.shift
-
-    def extra_repr(self) -> str:
-        return f"dim={self.shift.numel()}, mode={self.mode!r}"
+__all__ = ["MIN_SCALE", "Normalizer", "NormMode"]

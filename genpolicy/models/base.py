@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from genpolicy.datasets.normalizers import Normalizer
+from genpolicy.models.normalizers import Normalizer
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -47,10 +47,14 @@ def register_policy(name: str):
 
 @dataclass
 class PolicyConfig:
-    """Fields shared by all policies. Subclasses add their own (all with defaults)."""
+    """Fields shared by all policies. Subclasses add their own (all with defaults).
 
-    obs_dim: int
-    act_dim: int
+    ``obs_dim`` / ``act_dim`` (and bounds, layout, metadata) come from the dataset when an
+    algorithm builds the policy; 0 means "not known yet", so a policy config can sit inside
+    an algorithm config with defaults only."""
+
+    obs_dim: int = 0
+    act_dim: int = 0
     obs_horizon: int = 1
     pred_horizon: int = 1
     action_horizon: int = 1
@@ -103,6 +107,22 @@ class Policy(nn.Module):
     def sample_chunk(self, obs_history: torch.Tensor) -> torch.Tensor:
         """One draw from the policy's action distribution (default: ``predict_chunk``)."""
         return self.predict_chunk(obs_history)
+
+    # ----------------------------------------------- actor training (normalized units)
+    # Actor-critic algorithms train single-step policies through these; like ``loss`` they
+    # work on *normalized* observations ``[B, obs_dim]`` and actions ``[B, act_dim]``
+    # (actions in [-1, 1] with ``action_norm="minmax"``), the units critics see.
+    def rsample(self, obs_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterized action draw and its log-density: ``([B, act_dim], [B])``."""
+        raise NotImplementedError(f"policy {self.name!r} has no differentiable sampling (rsample)")
+
+    def log_prob(self, obs_norm: torch.Tensor, actions_norm: torch.Tensor) -> torch.Tensor:
+        """Log-density ``[B]`` of normalized actions under the policy."""
+        raise NotImplementedError(f"policy {self.name!r} has no log_prob")
+
+    def mean_action(self, obs_norm: torch.Tensor) -> torch.Tensor:
+        """The differentiable action used for control, normalized: ``[B, act_dim]``."""
+        raise NotImplementedError(f"policy {self.name!r} has no differentiable mean action")
 
     # -------------------------------------------------------------- public API
     @property
@@ -232,14 +252,40 @@ def build_policy(name: str, config: dict[str, Any] | PolicyConfig) -> Policy:
 
 
 def load_policy(directory: str | Path, device: str | torch.device = "cpu") -> Policy:
-    """Rebuild a saved policy from ``config.json`` + ``model.safetensors`` (no training code)."""
-    directory = Path(directory)
-    config_path = directory / CONFIG_FILE
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{directory}: no {CONFIG_FILE}; not a saved genpolicy policy")
+    """Rebuild a saved policy from ``config.json`` + ``model.safetensors`` (no training code).
+
+    ``directory`` is a policy directory or a training run directory (then its ``policy/`` is
+    used): the README points users at run directories, so both must work. Anything else is
+    refused with a message that says what was expected, not a ``KeyError``.
+    """
+    directory = _policy_directory(Path(directory))
     import genpolicy.models  # noqa: F401  (registers the built-in policies)
 
-    payload = json.loads(config_path.read_text())
+    payload = json.loads((directory / CONFIG_FILE).read_text())
     policy = build_policy(payload["policy"], payload["config"])
     load_model(policy, str(directory / WEIGHTS_FILE), device=str(device))
     return policy.to(device).eval()
+
+
+def _policy_directory(path: Path) -> Path:
+    """``path`` itself if it holds a saved policy, else its ``policy/`` (a run directory)."""
+    for candidate in (path, path / "policy"):
+        if _is_policy_directory(candidate):
+            return candidate
+    if (path / "checkpoints").is_dir() and not (path / "policy").exists():
+        raise FileNotFoundError(f"{path}: a run directory without policy/ (the run has not finished; run `genpolicy fit` again to resume it)")
+    raise FileNotFoundError(
+        f"{path}: not a saved policy ({CONFIG_FILE} naming a policy + {WEIGHTS_FILE}) nor a run directory with policy/"
+    )
+
+
+def _is_policy_directory(path: Path) -> bool:
+    """True for a directory written by `Policy.save` (a run's own config.json names no policy)."""
+    config_path = path / CONFIG_FILE
+    if not (config_path.is_file() and (path / WEIGHTS_FILE).is_file()):
+        return False
+    try:
+        payload = json.loads(config_path.read_text())
+    except json.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and "policy" in payload and "config" in payload
