@@ -27,6 +27,7 @@ class MLPPolicyConfig(PolicyConfig):
     hidden_dims: list[int] = field(default_factory=lambda: [256, 256])
     dropout: float = 0.0
     layer_norm: bool = False
+    tanh_squash: bool = False  # mse head: bound actions to [-1, 1] (actor-critic; action_norm minmax)
 
 
 class _MLPPolicy(Policy):
@@ -61,12 +62,19 @@ class DeterministicPolicy(_MLPPolicy):
 
     config_class = MLPPolicyConfig
 
+    def chunk(self, obs_norm: torch.Tensor) -> torch.Tensor:
+        """``[B, To, obs_dim]`` normalized -> ``[B, Tp, act_dim]`` normalized actions."""
+        out = self.features(obs_norm)
+        return torch.tanh(out) if self.config.tanh_squash else out
+
     def loss(self, obs_norm: torch.Tensor, actions_norm: torch.Tensor) -> dict[str, torch.Tensor]:
-        prediction = self.features(obs_norm)
-        return {"loss": F.mse_loss(prediction, actions_norm)}
+        return {"loss": F.mse_loss(self.chunk(obs_norm), actions_norm)}
 
     def predict_chunk(self, obs_history: torch.Tensor) -> torch.Tensor:
-        return self.action_normalizer.unnormalize(self.features(self._normalized(obs_history)))
+        return self.action_normalizer.unnormalize(self.chunk(self._normalized(obs_history)))
+
+    def mean_action(self, obs_norm: torch.Tensor) -> torch.Tensor:
+        return self.chunk(obs_norm[:, None])[:, 0]
 
 
 @register_policy("bc-gaussian")
@@ -97,6 +105,19 @@ class GaussianPolicy(_MLPPolicy):
     def predict_chunk(self, obs_history: torch.Tensor) -> torch.Tensor:
         mean, _ = self.features(self._normalized(obs_history)).chunk(2, dim=-1)
         return self.action_normalizer.unnormalize(torch.tanh(mean))
+
+    def rsample(self, obs_norm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        distribution = self.distribution(obs_norm[:, None])
+        action = distribution.rsample()  # the tanh transform caches its pre-image: exact log_prob
+        return action[:, 0], distribution.log_prob(action).sum(-1)
+
+    def log_prob(self, obs_norm: torch.Tensor, actions_norm: torch.Tensor) -> torch.Tensor:
+        target = actions_norm.clamp(-1 + 1e-4, 1 - 1e-4)[:, None]
+        return self.distribution(obs_norm[:, None]).log_prob(target).sum(-1)
+
+    def mean_action(self, obs_norm: torch.Tensor) -> torch.Tensor:
+        mean, _ = self.features(obs_norm[:, None]).chunk(2, dim=-1)
+        return torch.tanh(mean[:, 0])
 
     def sample_chunk(self, obs_history: torch.Tensor) -> torch.Tensor:
         draw = self.distribution(self._normalized(obs_history)).sample()

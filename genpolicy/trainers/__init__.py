@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
 from genpolicy.trainers.bc import BC, BCConfig
+from genpolicy.trainers.cql import CQL, CQLConfig
+from genpolicy.trainers.diffusion_ql import DiffusionQL, DiffusionQLConfig
+from genpolicy.trainers.iql import IQL, IQLConfig
+from genpolicy.trainers.td3bc import TD3BC, TD3BCConfig
 from genpolicy.trainers.diffusion import Diffusion, DiffusionConfig
 from genpolicy.trainers.runner import fit, limit_threads, make_trainer
 from genpolicy.trainers.transformer import DecisionTransformer, DTConfig, GPTConfig, GPTPolicyTrainer
@@ -19,6 +23,11 @@ ALGORITHMS: dict[str, tuple[type[OfflineAlgorithm], type[AlgoConfig], dict]] = {
     "vae": (VAE, VAEConfig, {}),
     "gpt": (GPTPolicyTrainer, GPTConfig, {}),
     "dt": (DecisionTransformer, DTConfig, {}),
+    # offline RL (need rewards and terminations)
+    "iql": (IQL, IQLConfig, {}),
+    "cql": (CQL, CQLConfig, {}),
+    "td3bc": (TD3BC, TD3BCConfig, {}),
+    "diffusion-ql": (DiffusionQL, DiffusionQLConfig, {}),
 }
 
 
@@ -29,7 +38,8 @@ def get_algorithm(name: str) -> tuple[type[OfflineAlgorithm], type[AlgoConfig], 
 
 
 __all__ = [
-    "ALGORITHMS", "AlgoConfig", "BC", "BCConfig", "DTConfig", "DecisionTransformer", "Diffusion", "DiffusionConfig",
+    "ALGORITHMS", "AlgoConfig", "BC", "BCConfig", "CQL", "CQLConfig", "DiffusionQL", "DiffusionQLConfig", "IQL",
+    "IQLConfig", "TD3BC", "TD3BCConfig", "DTConfig", "DecisionTransformer", "Diffusion", "DiffusionConfig",
     "GPTConfig", "GPTPolicyTrainer", "OfflineAlgorithm", "VAE", "VAEConfig", "fit", "get_algorithm", "limit_threads",
     "make_trainer",
 ]

@@ -184,6 +184,10 @@ class OfflineAlgorithm(L.LightningModule):
     def network_names(self) -> list[str]:
         return list(self._slots)
 
+    def probe(self, name: str) -> Callable[[dict[str, torch.Tensor]], Any] | None:
+        """The forward pass registered to measure network ``name`` (dormant neurons), if any."""
+        return self._slots[name].probe
+
     def target(self, name: str) -> nn.Module:
         return getattr(self, f"{name}_target")
 
