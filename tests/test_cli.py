@@ -224,3 +224,13 @@ def test_bench_train_runs(tmp_path, monkeypatch, capsys):
     assert main(["bench", "train", "--updates", "100"]) == 0
     out = capsys.readouterr().out
     assert "plain PyTorch loop" in out and "ratio" in out
+
+
+def test_demo_quick(tmp_path, capsys):
+    """`genpolicy demo --quick`: the whole story on tiny budgets (~25 s on one busy core)."""
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo")]) == 0
+    report = json.loads((tmp_path / "demo" / "report.json").read_text())
+    assert sorted(report) == ["bc-mse", "bc-mse-chunk", "diffusion"]
+    assert all("success_rate" in row and row["train_seconds"] > 0 for row in report.values())
+    for name in ("report.md", "rollouts.png", "samples.png"):
+        assert (tmp_path / "demo" / name).stat().st_size > 1000, name

@@ -45,10 +45,27 @@ def test_unfinished_last_episode_is_truncated():
     assert bool(fixed.truncations[-1]) and fixed.num_episodes == 4
 
 
-def test_select_episodes_and_to():
+def test_select_episodes():
     ds = make_dataset().select_episodes([3, 1])
     assert ds.observations[:, 0].unique().tolist() == [1.0, 3.0] and len(ds) == 20
-    assert ds.to("cpu").device.type == "cpu"
+
+
+@pytest.mark.parametrize(
+    "device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
+)
+def test_to_moves_every_field_and_keeps_episodes_and_metadata(device):
+    ds = make_dataset().select_episodes([3, 1])
+    ds.metadata["env_id"] = "Some-v0"
+    moved = ds.to(device)
+    for name in ("observations", "actions", "rewards", "terminations", "truncations", "next_observations", "episode_starts"):
+        field = getattr(moved, name)
+        assert field.device.type == device, name
+        assert torch.equal(field.cpu(), getattr(ds, name)), name
+    assert moved.num_episodes == 2 and torch.equal(moved.episode_bounds().cpu(), ds.episode_bounds())
+    moved.metadata["env_id"] = "Other-v0"  # a copy: the source's metadata is untouched
+    assert ds.metadata["env_id"] == "Some-v0"
+    back = moved.to("cpu")
+    assert back.device.type == "cpu" and torch.equal(back.actions, ds.actions)
 
 
 def test_concatenate_keeps_episodes_and_names_mismatches():
@@ -108,3 +125,17 @@ def test_window_aligned_actions_and_returns_to_go(small_dataset):
     # Rewards are 1 per step and episodes have 10 steps: RTG at step k is 10 - k.
     assert batch["returns_to_go"][0].tolist() == [10.0, 10.0, 9.0]
     assert episode_returns_to_go(small_dataset)[:10].tolist() == [10.0 - k for k in range(10)]
+
+
+@pytest.mark.parametrize("mode", ["standard", "minmax"])
+def test_normalizer_scales_features_in_small_units(mode):
+    """A feature with std 1e-3 (small units) is normalized like any other; only a truly
+    constant one (spread at float rounding level) is left unscaled."""
+    g = torch.Generator().manual_seed(0)
+    small = 1e-3 * torch.randn(2000, generator=g)
+    constant = torch.full((2000,), 1000.0) + 1e-5 * torch.randn(2000, generator=g)  # 1e-8 relative: rounding
+    data = torch.stack([small, 5.0 + small, constant, 1e4 * torch.randn(2000, generator=g)], dim=1)
+    z = Normalizer(4, mode).fit(data).normalize(data)
+    spread = z.std(0) if mode == "standard" else (z.max(0).values - z.min(0).values) / 2
+    torch.testing.assert_close(spread[[0, 1, 3]], torch.ones(3), rtol=1e-3, atol=1e-3)
+    assert z[:, 2].abs().max() < 1e-3  # constant column: shifted to 0, not blown up to unit spread

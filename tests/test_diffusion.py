@@ -77,10 +77,28 @@ def test_loss_draws_noise_and_timesteps_from_the_generator():
     noisy = abar.sqrt() * actions + (1 - abar).sqrt() * eps
     expected = (policy.denoiser(noisy, t, obs.reshape(8, 6)) - eps).square().mean()
     assert torch.equal(loss, expected)
-    # padded steps can be dropped from the average
-    valid = torch.ones(8, 16, dtype=torch.bool)
-    again = policy.loss(obs, actions, generator=torch.Generator().manual_seed(5), valid=valid)["loss"]
+    # an all-valid mask is the plain average
+    all_valid = torch.ones(8, 16, dtype=torch.bool)
+    again = policy.loss(obs, actions, generator=torch.Generator().manual_seed(5), valid=all_valid)["loss"]
     torch.testing.assert_close(again, loss)
+
+
+def test_mask_padding_averages_over_real_chunk_steps_only():
+    """``valid`` (what ``mask_padding=True`` passes) drops padded steps from the average."""
+    policy = small_policy().train()
+    obs, actions = torch.randn(8, 2, 3), torch.rand(8, 16, 2) * 2 - 1
+    valid = torch.ones(8, 16, dtype=torch.bool)
+    valid[:, 11:] = False  # the last 5 steps of every chunk run past the episode end
+    valid[3, 4:] = False
+    loss = policy.loss(obs, actions, generator=torch.Generator().manual_seed(5), valid=valid)["loss"]
+    g = torch.Generator().manual_seed(5)
+    eps = torch.randn(actions.shape, generator=g)
+    t = torch.randint(0, 100, (8,), generator=g)
+    abar = policy.noise_scheduler.alphas_cumprod[t][:, None, None]
+    error = (policy.denoiser(abar.sqrt() * actions + (1 - abar).sqrt() * eps, t, obs.reshape(8, 6)) - eps).square()
+    expected = error[valid].mean()  # mean over (real step, action dim) pairs
+    torch.testing.assert_close(loss, expected)
+    assert not torch.allclose(loss, error.mean())
 
 
 class Oracle(nn.Module):

@@ -364,7 +364,8 @@ def test_entropy_and_fractions_hand_values():
     np.testing.assert_allclose(fractions, [0.75, 0.25])
     assert undetermined == pytest.approx(0.5)
     fractions, undetermined = mode_fractions([-1, -1], num_modes=2)
-    np.testing.assert_array_equal(fractions, [0.0, 0.0]) and undetermined == 1.0
+    np.testing.assert_array_equal(fractions, [0.0, 0.0])
+    assert undetermined == 1.0
     with pytest.raises(ValueError):
         mode_fractions([2], num_modes=2)
 
