@@ -192,3 +192,24 @@ def test_csv_and_tensorboard_share_a_log_version(tmp_path):
     for version in versions:
         names = [p.name for p in version.iterdir()]
         assert "metrics.csv" in names and any(n.startswith("events.out.tfevents") for n in names), names
+
+
+class SignalDuringEvaluation(ScriptedEval):
+    """A SIGTERM that arrives while the first periodic evaluation runs."""
+
+    def _roll_out(self, policy):
+        if len(self.scores) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return super()._roll_out(policy)
+
+
+def test_signal_during_evaluation_still_stops_with_a_checkpoint(tmp_path):
+    with pytest.raises(TrainingStopped) as stopped:
+        fit(tiny_bc(steps=200), tmp_path, progress_bar=False, callbacks=[SignalDuringEvaluation([1.0, 2.0])])
+    assert stopped.value.updates == 50 and not (tmp_path / "policy").exists()
+    checkpoint = torch.load(tmp_path / LAST_CHECKPOINT, weights_only=False)
+    assert int(checkpoint["state_dict"]["num_updates"]) == 50
+    assert [e["updates"] for e in checkpoint["callbacks"]["EvalCallback"]["history"]] == [50]
+    resumed = fit(tiny_bc(steps=200), tmp_path, progress_bar=False, callbacks=[ScriptedEval([3.0, 4.0, 5.0])])
+    assert int(resumed.num_updates) == 200
+    assert [e["updates"] for e in json.loads((tmp_path / "eval_history.json").read_text())] == [50, 100, 150, 200]

@@ -58,7 +58,7 @@ class EvalCallback(L.Callback):
     @property
     def state_key(self) -> str:
         # One evaluation history per run, whatever the episode count of this invocation.
-        return type(self).__qualname__
+        return "EvalCallback"
 
     def state_dict(self) -> dict[str, Any]:
         return {"history": list(self.history), "scores": [list(item) for item in self.tracker.history]}

@@ -221,10 +221,10 @@ def fit(
     last = run_dir / LAST_CHECKPOINT
     ckpt_path = str(last) if resume and last.exists() else None
     trainer.fit(algo, ckpt_path=ckpt_path)
-    checkpointer = next(c for c in trainer.callbacks if isinstance(c, RollingCheckpoint))
-    if checkpointer.stopped_at is not None and checkpointer.stopped_at < algo.config.steps:
-        signum = checkpointer.stop.signum if checkpointer.stop is not None else None
-        raise TrainingStopped(signum, checkpointer.stopped_at, last)
+    done = int(algo.num_updates)
+    if done < algo.config.steps:  # stopped early (a signal, possibly during an evaluation)
+        stop = next(c for c in trainer.callbacks if isinstance(c, StopOnSignal))
+        raise TrainingStopped(stop.signum, done, last)
     if trainer.is_global_zero:
         algo.export_policy().save(run_dir / "policy")
     return algo
