@@ -163,7 +163,11 @@ class ProgressReport(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, algo: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         if not trainer.is_global_zero:
             return
-        now, done = self.clock(), _updates(algo)
+        now = self.clock()
+        line_due = self.lines and self._last_line is not None and now - self._last_line[0] >= self.every_s
+        if self._eta_printed and not line_due:
+            return  # nothing to print: skip reading the update counter (a device sync on GPU)
+        done = _updates(algo)
         if self._start is None:
             self._start = self._last_line = (now, done)
             rate = self._rate(self._first_step, now, done)
@@ -175,8 +179,8 @@ class ProgressReport(L.Callback):
         timed = self._timed_steps >= self.timing_steps or now - self._start[0] >= self.timing_s
         if not self._eta_printed and timed and rate:
             self._print_eta(algo, rate)
-        if self.lines and now - self._last_line[0] >= self.every_s:
-            recent = self._rate(self._last_line, now, done) or rate
+        recent = (self._rate(self._last_line, now, done) or rate) if line_due else None
+        if recent:
             self._print(self._progress_line(trainer, algo, recent))
             self._last_line = (now, done)
 
