@@ -7,16 +7,20 @@ and gymnasium-robotics are imported only when a PointMaze env is actually built.
 
 from __future__ import annotations
 
-from genpolicy.tasks import pointmaze, two_paths
+from genpolicy.tasks import maze2d, pointmaze, two_paths
 from genpolicy.tasks.base import Expert, RandomExpert, ScriptedExpert, Task, rollout, success_of
+from genpolicy.tasks.maze2d import MAZE2D_MEDIUM, MAZE2D_UMAZE
 from genpolicy.tasks.pendulum import PENDULUM
 from genpolicy.tasks.pointmaze import POINTMAZE_MEDIUM, POINTMAZE_UMAZE
-from genpolicy.tasks.two_paths import TWO_PATHS
+from genpolicy.tasks.two_paths import TWO_PATHS, TWO_PATHS_VALUE
 
 two_paths.register()
 pointmaze.register()
+maze2d.register()
 
-TASKS: dict[str, Task] = {task.name: task for task in (PENDULUM, POINTMAZE_UMAZE, POINTMAZE_MEDIUM, TWO_PATHS)}
+TASKS: dict[str, Task] = {
+    task.name: task for task in (PENDULUM, POINTMAZE_UMAZE, POINTMAZE_MEDIUM, MAZE2D_UMAZE, MAZE2D_MEDIUM, TWO_PATHS, TWO_PATHS_VALUE)
+}
 
 
 def list_tasks() -> list[str]:

@@ -14,6 +14,13 @@ Env ``genpolicy/TwoPaths-v0`` (registered on import of ``genpolicy.tasks``):
 * reward: ``+1`` on the step that reaches the goal (within 0.1), else 0 — so an episode's return
   IS its success (0 or 1). ``terminated`` on success or on entering the obstacle (collision);
   truncated after 60 steps. ``info`` has ``success`` and ``collision``.
+
+``genpolicy/TwoPathsValue-v0`` (task ``two-paths-value``) is the same world where the two ways
+pay differently: the right way runs through mud beside the obstacle (``x > 0.2``,
+``|y| < 0.5``), which costs ``0.05`` per step spent in it (the expert's right way spends about
+ten steps there, return ~0.5; its left way returns 1). The expert still takes both ways 50/50,
+so imitation splits while a value-aware learner should prefer the left way. The penalty is a
+function of the position alone, so the reward stays Markov.
 """
 
 from __future__ import annotations
@@ -27,18 +34,27 @@ ENV_ID = "genpolicy/TwoPaths-v0"
 START, GOAL = np.array([0.0, -1.0]), np.array([0.0, 1.0])
 OBSTACLE_RADIUS, GOAL_RADIUS, STEP, JITTER, MAX_STEPS = 0.4, 0.1, 0.1, 0.05, 60
 BOUND = 1.5  # the world is [-1.5, 1.5]^2; positions are clipped to it (and the image shows it)
+VALUE_ENV_ID = "genpolicy/TwoPathsValue-v0"
+MUD_X, MUD_HALF_HEIGHT, MUD_PENALTY = 0.2, 0.5, 0.05  # two-paths-value: mud beside the obstacle, right side
+
+
+def in_mud(xy: np.ndarray) -> np.ndarray:
+    """True where a position ``[..., 2]`` lies in the right-side mud of two-paths-value."""
+    xy = np.asarray(xy)
+    return (xy[..., 0] > MUD_X) & (np.abs(xy[..., 1]) < MUD_HALF_HEIGHT)
 
 
 class TwoPathsEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, render_mode: str | None = None, image_size: int = 128) -> None:
+    def __init__(self, render_mode: str | None = None, image_size: int = 128, mud_penalty: float = 0.0) -> None:
         self.observation_space = gym.spaces.Box(-BOUND, BOUND, shape=(2,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
         self.image_size = image_size
+        self.mud_penalty = float(mud_penalty)
         self.pos = START.copy()
         self.trail: list[np.ndarray] = []
 
@@ -54,7 +70,7 @@ class TwoPathsEnv(gym.Env):
         self.trail.append(self.pos.copy())
         success = bool(np.linalg.norm(self.pos - GOAL) < GOAL_RADIUS)
         collision = bool(np.linalg.norm(self.pos) < OBSTACLE_RADIUS)
-        reward = 1.0 if success else 0.0
+        reward = (1.0 if success else 0.0) - (self.mud_penalty if self.mud_penalty and in_mud(self.pos) else 0.0)
         # truncation after MAX_STEPS is the TimeLimit wrapper's job (set at registration)
         return self._obs(), reward, success or collision, False, {"success": success, "collision": collision}
 
@@ -70,6 +86,8 @@ class TwoPathsEnv(gym.Env):
         coords = (np.arange(s) + 0.5) / s * 2 * BOUND - BOUND
         x, y = np.meshgrid(coords, coords[::-1])
         image = np.full((s, s, 3), 255, dtype=np.uint8)
+        if self.mud_penalty:
+            image[in_mud(np.stack([x, y], axis=-1))] = (222, 200, 160)
         image[x**2 + y**2 < OBSTACLE_RADIUS**2] = (90, 90, 90)
         image[(x - GOAL[0]) ** 2 + (y - GOAL[1]) ** 2 < GOAL_RADIUS**2] = (60, 180, 75)
         pixel = 2 * BOUND / s
@@ -133,8 +151,18 @@ def xy_of(observations: np.ndarray) -> np.ndarray:
 
 
 def plot_background(ax) -> None:
+    _plot_world(ax, mud=False)
+
+
+def plot_background_value(ax) -> None:
+    _plot_world(ax, mud=True)
+
+
+def _plot_world(ax, mud: bool) -> None:
     import matplotlib.patches as patches
 
+    if mud:
+        ax.add_patch(patches.Rectangle((MUD_X, -MUD_HALF_HEIGHT), BOUND - MUD_X, 2 * MUD_HALF_HEIGHT, color="tan", alpha=0.5, lw=0))
     ax.add_patch(patches.Circle((0, 0), OBSTACLE_RADIUS, color="0.5"))
     ax.add_patch(patches.Circle(tuple(GOAL), GOAL_RADIUS, color="tab:green", alpha=0.6))
     ax.plot(*START, "k^", ms=5)
@@ -146,11 +174,19 @@ def plot_background(ax) -> None:
 def register() -> None:
     if ENV_ID not in gym.registry:
         gym.register(ENV_ID, entry_point="genpolicy.tasks.two_paths:TwoPathsEnv", max_episode_steps=MAX_STEPS)
+    if VALUE_ENV_ID not in gym.registry:
+        gym.register(VALUE_ENV_ID, entry_point="genpolicy.tasks.two_paths:TwoPathsEnv", max_episode_steps=MAX_STEPS,
+                     kwargs={"mud_penalty": MUD_PENALTY})
 
 
 def make_env(**kwargs) -> gym.Env:
     register()
     return gym.make(ENV_ID, **kwargs)
+
+
+def make_value_env(**kwargs) -> gym.Env:
+    register()
+    return gym.make(VALUE_ENV_ID, **kwargs)
 
 
 TWO_PATHS = Task(
@@ -171,4 +207,26 @@ TWO_PATHS = Task(
     xy_of=xy_of,
     plot_background=plot_background,
     description="Go around a disc to the goal, left or right (bimodal expert, sparse reward).",
+)
+
+
+TWO_PATHS_VALUE = Task(
+    name="two-paths-value",
+    env_id=VALUE_ENV_ID,
+    make_env=make_value_env,
+    make_expert=lambda seed, noise: TwoPathsExpert(seed, noise),
+    # Measured by benchmarks/reference_scores.py over 1000 episodes (reset seeds 0..999):
+    # uniform random -0.030 ± 0.132 (it sometimes sits in the mud), noise-free expert (both ways,
+    # 50/50) 0.738 ± 0.277. The expert's left way returns 1.0 and its right way about 0.45, so
+    # the demonstrations score 100, always-left ~134 and always-right ~63.
+    ref_min_score=-0.030,
+    ref_max_score=0.738,
+    max_episode_steps=MAX_STEPS,
+    expert_name=TwoPathsExpert.name,
+    has_success=True,
+    num_modes=2,
+    mode_of=mode_of,
+    xy_of=xy_of,
+    plot_background=plot_background_value,
+    description="two-paths whose right way crosses mud (-0.05 per step): demonstrations split 50/50, the left way pays more.",
 )
