@@ -146,13 +146,13 @@ def run_episodes(
     running = [schedule.record(i) for i in range(n)]
     ep_return, ep_length, ep_success = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
     saw_success, finished = False, 0
-    keep_any = keep_observations or keep_transitions
+    keep = _Keep(keep_observations, keep_transitions)
 
     actor.reset()
     try:
         obs, info = envs.reset(seed=schedule.first_seeds())
-        if keep_any:
-            _record_starts(running, np.ones(n, dtype=bool), obs, info, n, keep_observations, keep_transitions)
+        if keep.anything:
+            keep.starts(running, np.ones(n, dtype=bool), obs, info)
         while finished < episodes:
             action = actor.act(obs)
             obs, reward, terminated, truncated, info = envs.step(action)
@@ -164,8 +164,8 @@ def run_episodes(
             if flags is None:
                 flags = np.zeros(n, dtype=bool)
             ep_success = (ep_success | flags) if success_at == "any" else flags
-            if keep_any:
-                _record_step(running, obs, action, reward, terminated, truncated, flags, keep_observations, keep_transitions)
+            if keep.anything:
+                keep.step(running, obs, action, reward, terminated, truncated, flags)
             done = np.logical_or(terminated, truncated)
             if max_episode_steps is not None:
                 done |= ep_length >= max_episode_steps
@@ -187,8 +187,8 @@ def run_episodes(
             ep_return[done], ep_length[done], ep_success[done] = 0.0, 0, False
             actor.reset(done)
             obs, info = envs.reset(seed=reset_seeds, options={"reset_mask": done.copy()})
-            if keep_any:
-                _record_starts(running, done, obs, info, n, keep_observations, keep_transitions)
+            if keep.anything:
+                keep.starts(running, done, obs, info)
     finally:
         actor.reset()
     return records, saw_success  # type: ignore[return-value]  # all filled: finished == episodes
@@ -201,27 +201,40 @@ def _observe_reward(actor: Actor, reward: np.ndarray) -> None:
         observe(reward)
 
 
-def _record_starts(running, mask, obs, info, n, keep_observations: bool, keep_transitions: bool) -> None:
-    flags = success_flags(info, n)
-    for i in np.flatnonzero(mask):
-        record = running[i]
-        if record is None:
-            continue
-        if keep_observations:
-            record.observations.append(row(obs, i))
-        if keep_transitions:
-            record.step_successes.append(bool(flags[i]) if flags is not None else False)
+@dataclass(frozen=True)
+class _Keep:
+    """Which per-step lists the loop fills (only the running episodes' records)."""
 
+    observations: bool
+    transitions: bool
 
-def _record_step(running, obs, action, reward, terminated, truncated, flags, keep_observations: bool, keep_transitions: bool) -> None:
-    for i, record in enumerate(running):
-        if record is None:
-            continue
-        if keep_observations:
-            record.observations.append(row(obs, i))
-        if keep_transitions:
-            record.actions.append(np.asarray(action[i]))
-            record.rewards.append(float(reward[i]))
-            record.terminations.append(bool(terminated[i]))
-            record.truncations.append(bool(truncated[i]))
-            record.step_successes.append(bool(flags[i]))
+    @property
+    def anything(self) -> bool:
+        return self.observations or self.transitions
+
+    def starts(self, running: list[EpisodeRecord | None], mask: np.ndarray, obs: Any, info: Mapping[str, Any]) -> None:
+        """The reset observation (and reset-info success) of the sub-envs in ``mask``."""
+        flags = success_flags(info, len(running))
+        for i in np.flatnonzero(mask):
+            record = running[i]
+            if record is None:
+                continue
+            if self.observations:
+                record.observations.append(row(obs, i))
+            if self.transitions:
+                record.step_successes.append(bool(flags[i]) if flags is not None else False)
+
+    def step(self, running: list[EpisodeRecord | None], obs: Any, action: np.ndarray, reward: np.ndarray,
+             terminated: np.ndarray, truncated: np.ndarray, flags: np.ndarray) -> None:
+        """One step of every running episode."""
+        for i, record in enumerate(running):
+            if record is None:
+                continue
+            if self.observations:
+                record.observations.append(row(obs, i))
+            if self.transitions:
+                record.actions.append(np.asarray(action[i]))
+                record.rewards.append(float(reward[i]))
+                record.terminations.append(bool(terminated[i]))
+                record.truncations.append(bool(truncated[i]))
+                record.step_successes.append(bool(flags[i]))
