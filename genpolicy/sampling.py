@@ -31,9 +31,12 @@ def start_observation(task: Any, seed: int, layout: dict | None) -> np.ndarray:
 
 
 def draw_samples(policy: Policy, obs: np.ndarray, num: int, seed: int) -> torch.Tensor:
-    """``[num, Tp, act_dim]`` sampled chunks for one raw observation (seeded)."""
-    torch.manual_seed(seed)
-    return policy.sample(obs[None], num)[0]
+    """``[num, Tp, act_dim]`` sampled chunks for one raw observation, seeded like an evaluation
+    (the caller's torch RNG stream is left as it was)."""
+    from genpolicy.evaluation.seeding import seeded_torch_rng
+
+    with seeded_torch_rng(seed, policy.device):
+        return torch.as_tensor(policy.sample(obs[None], num)[0])
 
 
 def _plot_chunks_over_time(ax: Any, samples: np.ndarray) -> None:
