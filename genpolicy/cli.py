@@ -164,7 +164,8 @@ def cmd_fit(args: argparse.Namespace) -> None:
     from genpolicy.trainers import get_algorithm
 
     algo_class, config_class, overrides = get_algorithm(args.algo)
-    config = build_config(config_class, overrides, args.config, args.set, args.steps)
+    out = Path(args.out) if args.out else default_run_dir(args.algo, args.data or "")
+    config = build_config(config_class, overrides, args.config, [*_resumed_epoch(out, args), *args.set], args.steps)
     if args.print_config:  # nothing is trained, collected or written
         print(json.dumps({"algo": args.algo, "config": asdict(config)}, indent=2, default=str))
         return
@@ -174,9 +175,21 @@ def cmd_fit(args: argparse.Namespace) -> None:
     if args.env:
         _attach_env(dataset, args.env)
     print(f"data: {dataset.summary()}")
-    out = Path(args.out) if args.out else default_run_dir(args.algo, args.data)
     _train(args, algo_class, config, dataset, out)
     print(f"policy saved to {out / 'policy'}")
+
+
+def _resumed_epoch(out: Path, args: argparse.Namespace) -> list[str]:
+    """A resumed run keeps its epoch size (checkpoint and evaluation interval), also when
+    ``--steps`` changes to train longer; an explicit ``--set updates_per_epoch`` still wins."""
+    saved = out / "config.json"
+    if args.restart or not saved.is_file() or not (out / "checkpoints" / "last.ckpt").exists():
+        return []
+    try:
+        epoch = json.loads(saved.read_text())["config"]["updates_per_epoch"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return [f"updates_per_epoch={int(epoch)}"]
 
 
 def _attach_env(dataset, env: str) -> None:

@@ -234,3 +234,15 @@ def test_demo_quick(tmp_path, capsys):
     assert all("success_rate" in row and row["train_seconds"] > 0 for row in report.values())
     for name in ("report.md", "rollouts.png", "samples.png"):
         assert (tmp_path / "demo" / name).stat().st_size > 1000, name
+
+
+def test_resuming_with_more_steps_keeps_the_epoch_size(tmp_path):
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["collect", "two-paths", "--episodes", "3", "--out", str(data)]) == 0
+    assert main(["fit", "bc", "--data", str(data), "--steps", "100", "--out", str(run), "--eval-episodes", "0",
+                 "--set", "updates_per_step=10"]) == 0
+    first = json.loads((run / "config.json").read_text())["config"]["updates_per_epoch"]
+    assert main(["fit", "bc", "--data", str(data), "--steps", "300", "--out", str(run), "--eval-episodes", "0",
+                 "--set", "updates_per_step=10"]) == 0
+    saved = json.loads((run / "config.json").read_text())["config"]
+    assert saved["steps"] == 300 and saved["updates_per_epoch"] == first == 10
