@@ -169,7 +169,8 @@ DDP_SCRIPT = textwrap.dedent(
     algo.update = spy
     fit(algo, {run!r}, accelerator="cpu", devices=2, strategy="ddp", progress_bar=False)
     rank = algo.global_rank
-    torch.save({{"obs": first["obs"], "weights": algo.policy.state_dict()}}, {run!r} + f"/rank{{rank}}.pt")
+    torch.save({{"obs": first["obs"], "weights": algo.policy.state_dict(), "updates": int(algo.num_updates)}},
+               {run!r} + f"/rank{{rank}}.pt")
     """
 )
 
@@ -181,6 +182,65 @@ def test_ddp_two_cpu_ranks_draw_different_batches_and_stay_in_sync(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     r0, r1 = (torch.load(tmp_path / f"run/rank{r}.pt") for r in (0, 1))
     assert not torch.equal(r0["obs"], r1["obs"])  # different data on each rank
+    assert r0["updates"] == r1["updates"] == 40  # every rank runs every update
     for key in r0["weights"]:  # gradients were all-reduced: identical weights
         assert torch.allclose(r0["weights"][key], r1["weights"][key]), key
     assert (tmp_path / "run/policy/model.safetensors").exists()
+
+
+DDP_RESUME_SCRIPT = textwrap.dedent(
+    """
+    import sys, torch, lightning as L
+    sys.path.insert(0, {repo!r})
+    from tests.conftest import make_dataset
+    from genpolicy.config import build_config
+    from genpolicy.trainers.bc import BC, BCConfig
+    from genpolicy.trainers.runner import TrainingStopped, fit
+
+    class StopAfterFirstEpoch(L.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            trainer.should_stop = True
+
+    def run(out, callbacks=()):
+        torch.manual_seed(0)
+        config = build_config(BCConfig, {{"steps": 40, "updates_per_step": 10, "updates_per_epoch": 20,
+                                          "batch_size": 16, "policy.hidden_dims": [16]}})
+        algo = BC(config, make_dataset())
+        batches = []
+        original = algo.update
+        def spy(batch):
+            batches.append(batch["observations"].clone())
+            return original(batch)
+        algo.update = spy
+        fit(algo, out, accelerator="cpu", devices=2, strategy="ddp", progress_bar=False, callbacks=list(callbacks))
+        return algo, batches
+
+    straight, straight_batches = run({run!r} + "/straight")
+    try:
+        run({run!r} + "/resumed", [StopAfterFirstEpoch()])
+    except TrainingStopped:
+        pass
+    resumed, resumed_batches = run({run!r} + "/resumed")
+    rank = resumed.global_rank
+    torch.save({{"straight": straight.policy.state_dict(), "resumed": resumed.policy.state_dict(),
+                 "straight_batches": straight_batches[20:], "resumed_batches": resumed_batches}},
+               {run!r} + f"/rank{{rank}}.pt")
+    """
+)
+
+
+def test_ddp_resume_keeps_each_ranks_batches(tmp_path):
+    """Every rank's batch generator is in the checkpoint: after a resume the ranks still draw
+    different batches, the same ones as an uninterrupted run, and end with the same weights."""
+    script = tmp_path / "ddp_resume.py"
+    script.write_text(DDP_RESUME_SCRIPT.format(repo=str(REPO), run=str(tmp_path / "run")))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=400, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"run/rank{r}.pt") for r in (0, 1))
+    assert len(r0["resumed_batches"]) == 20
+    assert not torch.equal(r0["resumed_batches"][0], r1["resumed_batches"][0])  # ranks still differ
+    for rank in (r0, r1):
+        for want, got in zip(rank["straight_batches"], rank["resumed_batches"]):
+            assert torch.equal(want, got)  # the batches an uninterrupted run draws
+        for key in rank["straight"]:
+            assert torch.equal(rank["straight"][key], rank["resumed"][key]), key

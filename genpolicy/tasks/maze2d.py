@@ -27,7 +27,7 @@ import gymnasium as gym
 import numpy as np
 
 from genpolicy.tasks.base import Task
-from genpolicy.tasks.pointmaze import MEDIUM_MAZE, U_MAZE, MazeExpert, MazeGrid, make_plot_background, xy_of
+from genpolicy.tasks.pointmaze import MEDIUM_MAZE, U_MAZE, MazeExpert, MazeGrid, make_maze_task
 
 GOAL_RADIUS = 0.45  # = genpolicy.tasks.maze2d_env.GOAL_RADIUS (that module imports MuJoCo)
 GOAL_NOISE = 0.25  # random goals of the stream: cell centre +- this (the stock env's goal noise)
@@ -126,34 +126,9 @@ def stitch_setup(task_name: str, seed: int, noise: float) -> tuple[Task, RandomG
 
 def _make_task(name: str, ref_min: float, ref_max: float) -> Task:
     env_id, maze_map, goal_cell, steps = MAZES[name]
-
-    def make_env(**kwargs) -> gym.Env:
-        import gymnasium_robotics
-
-        gym.register_envs(gymnasium_robotics)
-        register()
-        return gym.make(env_id, **kwargs)
-
-    return Task(
-        name=name,
-        env_id=env_id,
-        make_env=make_env,
-        make_expert=lambda seed, noise: MazeExpert(maze_map, seed, noise),
-        ref_min_score=ref_min,
-        ref_max_score=ref_max,
-        max_episode_steps=steps,
-        expert_name=MazeExpert.name,
-        has_success=True,
-        xy_of=xy_of,
-        plot_background=make_plot_background(maze_map),
-        description=f"D4RL maze2d: fixed goal cell {goal_cell}, random start, continuing, reward 1 per step at the goal.",
-    )
+    description = f"D4RL maze2d: fixed goal cell {goal_cell}, random start, continuing, reward 1 per step at the goal."
+    return make_maze_task(name, env_id, maze_map, steps, ref_min, ref_max, register_envs=register, description=description)
 
 
-# Reference scores: mean return (steps spent at the goal) measured by
-# benchmarks/reference_scores.py (random: uniform actions; expert: noise-free MazeExpert).
-# umaze, 1000 episodes (seeds 0..999): random 14.44 ± 40.1, expert 229.60 ± 33.9.
-# medium, 300 episodes (seeds 0..299): random 16.68 ± 52.1, expert 473.59 ± 53.2.
-# Random returns are not 0 because a start can be next to the goal cell.
 MAZE2D_UMAZE = _make_task("maze2d-umaze", 14.44, 229.60)
 MAZE2D_MEDIUM = _make_task("maze2d-medium", 16.68, 473.59)

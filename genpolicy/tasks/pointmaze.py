@@ -153,12 +153,18 @@ def register() -> None:
             )
 
 
-def _make_task(name: str, env_id: str, maze_map, steps: int, ref_min: float, ref_max: float) -> Task:
+def make_maze_task(
+    name: str, env_id: str, maze_map, steps: int, ref_min: float, ref_max: float, *,
+    register_envs=None, description: str | None = None,
+) -> Task:
+    """A maze task driven by the waypoint expert (``register_envs`` registers ``env_id``)."""
+    register_envs = register_envs or register
+
     def make_env(**kwargs) -> gym.Env:
         import gymnasium_robotics
 
         gym.register_envs(gymnasium_robotics)
-        register()
+        register_envs()
         return gym.make(env_id, **kwargs)
 
     return Task(
@@ -173,7 +179,7 @@ def _make_task(name: str, env_id: str, maze_map, steps: int, ref_min: float, ref
         has_success=True,
         xy_of=xy_of,
         plot_background=make_plot_background(maze_map),
-        description=f"{env_id.split('/')[1]} as an episodic task: return 1 on reaching the goal, else 0.",
+        description=description or f"{env_id.split('/')[1]} as an episodic task: return 1 on reaching the goal, else 0.",
     )
 
 
@@ -181,5 +187,5 @@ def _make_task(name: str, env_id: str, maze_map, steps: int, ref_min: float, ref
 # by benchmarks/reference_scores.py (random: uniform actions; expert: noise-free MazeExpert).
 # umaze: random 0.231, expert 1.000 (mean 55 steps); medium: random 0.127, expert 1.000 (102 steps).
 # Random policies succeed sometimes because start and goal cells can be neighbours.
-POINTMAZE_UMAZE = _make_task("pointmaze-umaze", "genpolicy/PointMaze_UMaze-v3", U_MAZE, 300, 0.231, 1.0)
-POINTMAZE_MEDIUM = _make_task("pointmaze-medium", "genpolicy/PointMaze_Medium-v3", MEDIUM_MAZE, 600, 0.127, 1.0)
+POINTMAZE_UMAZE = make_maze_task("pointmaze-umaze", "genpolicy/PointMaze_UMaze-v3", U_MAZE, 300, 0.231, 1.0)
+POINTMAZE_MEDIUM = make_maze_task("pointmaze-medium", "genpolicy/PointMaze_Medium-v3", MEDIUM_MAZE, 600, 0.127, 1.0)

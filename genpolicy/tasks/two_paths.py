@@ -25,6 +25,8 @@ function of the position alone, so the reward stays Markov.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 
@@ -210,23 +212,17 @@ TWO_PATHS = Task(
 )
 
 
-TWO_PATHS_VALUE = Task(
+TWO_PATHS_VALUE = replace(
+    TWO_PATHS,
     name="two-paths-value",
     env_id=VALUE_ENV_ID,
     make_env=make_value_env,
-    make_expert=lambda seed, noise: TwoPathsExpert(seed, noise),
     # Measured by benchmarks/reference_scores.py over 1000 episodes (reset seeds 0..999):
     # uniform random -0.030 ± 0.132 (it sometimes sits in the mud), noise-free expert (both ways,
     # 50/50) 0.738 ± 0.277. The expert's left way returns 1.0 and its right way about 0.45, so
     # the demonstrations score 100, always-left ~134 and always-right ~63.
     ref_min_score=-0.030,
     ref_max_score=0.738,
-    max_episode_steps=MAX_STEPS,
-    expert_name=TwoPathsExpert.name,
-    has_success=True,
-    num_modes=2,
-    mode_of=mode_of,
-    xy_of=xy_of,
     plot_background=plot_background_value,
     description="two-paths whose right way crosses mud (-0.05 per step): demonstrations split 50/50, the left way pays more.",
 )

@@ -192,6 +192,9 @@ def make_trainer(
         enable_model_summary=False,
         log_every_n_steps=log_every_n_steps,
         num_sanity_val_steps=0,
+        # The loader only counts steps (batches come from each rank's own generator): every
+        # rank must see all of them, not the half a DistributedSampler would hand it.
+        use_distributed_sampler=False,
         default_root_dir=run_dir,
         deterministic=False,
     )
