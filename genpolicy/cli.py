@@ -164,10 +164,21 @@ def cmd_fit(args: argparse.Namespace) -> None:
     from genpolicy.trainers import get_algorithm
 
     algo_class, config_class, overrides = get_algorithm(args.algo)
-    out = Path(args.out) if args.out else default_run_dir(args.algo, args.data or "")
+    online = getattr(algo_class, "online", False)  # collects its own data from --env
+    out = Path(args.out) if args.out else default_run_dir(args.algo, args.data or (args.env if online else "") or "")
     config = build_config(config_class, overrides, args.config, [*_resumed_epoch(out, args), *args.set], args.steps)
     if args.print_config:  # nothing is trained, collected or written
         print(json.dumps({"algo": args.algo, "config": asdict(config)}, indent=2, default=str))
+        return
+    if online:
+        if not args.env:
+            raise CLIError(f"{args.algo} learns online: pass --env ENV (a task name or gymnasium id, e.g. --env Pendulum-v1)")
+        dataset = resolve_data(args.data, args.episodes, args.noise, args.seed, download=args.download) if args.data else None
+        print(f"env: {args.env}; ≈ {config.env_steps_for(config.steps)} env steps for {config.steps} updates "
+              f"(replay ratio {config.replay_ratio:g}, {config.warmup_steps} random warm-up steps)"
+              + (f"; offline data mixed in: {dataset.summary()}" if dataset is not None else ""))
+        _train(args, algo_class, config, dataset, out)
+        print(f"policy saved to {out / 'policy'}")
         return
     if not args.data:
         raise CLIError("fit needs --data (a Minari id or directory, an .hdf5/.npz file, or a task name)")
@@ -211,11 +222,12 @@ def _train(args: argparse.Namespace, algo_class: type, config: Any, dataset, out
     from genpolicy.trainers.callbacks import EvalCallback
 
     callbacks = []
-    env = dataset.metadata.get("task") or dataset.metadata.get("env_id")
+    online = getattr(algo_class, "online", False)
+    env = args.env if online else (dataset.metadata.get("task") or dataset.metadata.get("env_id"))
     if args.eval_episodes > 0 and env:
         callbacks.append(EvalCallback(env, episodes=args.eval_episodes, every_n_epochs=args.eval_every))
     torch.manual_seed(config.seed)
-    algo = algo_class(config, dataset)
+    algo = algo_class(config, args.env, dataset) if online else algo_class(config, dataset)
     fit(
         algo,
         out,

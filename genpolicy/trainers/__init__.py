@@ -7,6 +7,7 @@ from genpolicy.trainers.bc import BC, BCConfig
 from genpolicy.trainers.cql import CQL, CQLConfig
 from genpolicy.trainers.diffusion_ql import DiffusionQL, DiffusionQLConfig
 from genpolicy.trainers.iql import IQL, IQLConfig
+from genpolicy.trainers.online import BRO, BRO_FAST, SAC, SACConfig
 from genpolicy.trainers.td3bc import TD3BC, TD3BCConfig
 from genpolicy.trainers.diffusion import Diffusion, DiffusionConfig
 from genpolicy.trainers.runner import fit, limit_threads, make_trainer
@@ -28,6 +29,10 @@ ALGORITHMS: dict[str, tuple[type[OfflineAlgorithm], type[AlgoConfig], dict]] = {
     "cql": (CQL, CQLConfig, {}),
     "td3bc": (TD3BC, TD3BCConfig, {}),
     "diffusion-ql": (DiffusionQL, DiffusionQLConfig, {}),
+    # online RL (collect their own data: fit ALGO --env ENV)
+    "sac": (SAC, SACConfig, {}),
+    "bro": (SAC, SACConfig, BRO),
+    "bro-fast": (SAC, SACConfig, BRO_FAST),
 }
 
 

@@ -1,0 +1,191 @@
+"""Soft Actor-Critic (Haarnoja et al., 2018) online, and BRO as a configuration of it.
+
+    for each update:
+        (s, a, r, s', d) ~ replay buffer            (r from the reward source, d = terminated)
+        a' ~ pi(s')
+        Q backup:  y = r + gamma (1 - d) [reduce_i Qtarget_i(s', a') - alpha log pi(a'|s')]
+        critic:    L_Q = sum_i E[(Q_i(s, a) - y)^2]        (quantile critics: quantile Huber loss)
+        actor:     L_pi = E[alpha log pi(a~|s) - reduce_i Q_i(s, a~)],   a~ ~ pi(s) (reparameterized)
+        temperature: L_alpha = -E[log alpha (log pi(a~|s) + target_entropy)]
+        Qtarget <- (1 - tau) Qtarget + tau Q
+
+``reduce`` combines the ensemble: ``min`` (clipped double Q, SAC), ``mean``, or ``pessimistic``
+``mean - pessimism * std`` (BRO; pessimism 0 is the mean, a negative one is optimistic).
+Terminations stop the bootstrap, truncations do not (`td_target`).
+
+The actor is the registered ``bc-gaussian`` policy (tanh-Gaussian, ``rsample`` / ``log_prob``):
+actions min/max-normalized from the env's action bounds to [-1, 1], observations not normalized
+(identity: online data has no fixed statistics). Critics are `EnsembleCritic` (MLP or BroNet,
+optionally quantile heads), the same networks as the offline critics.
+
+**BRO** (Nauman et al., 2024; ``genpolicy fit bro``) is this update with: BroNet critics
+(512 wide, 2 residual blocks), quantile critics, the non-pessimistic ensemble mean for the
+backup and the actor, replay ratio 10 (``bro-fast``: 2), batch 128, AdamW weight decay, target
+entropy -|A|/2, and full resets of actor, critic (+ target), temperature and their optimizer
+moments at fixed env steps while the replay buffer is kept (`NetworkResets`, a marker
+``reset/<network>`` in the logs). The dormant-neuron fraction is logged (`DormantMonitor`).
+Not here yet: BRO's second, optimistic actor (exploration from ``mean + beta std`` with a KL
+tether to the main actor); exploration uses the main actor's samples.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+
+from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.models.base import Policy, build_policy
+from genpolicy.models.critics import CriticConfig, EnsembleCritic, quantile_huber_loss, reduce_ensemble, td_target
+from genpolicy.models.policies import MLPPolicyConfig
+from genpolicy.trainers.actor_critic import LogScalar
+from genpolicy.trainers.base import OptimizerConfig
+from genpolicy.trainers.online.core import OnlineAlgorithm, OnlineConfig
+from genpolicy.trainers.schedules import DormantMonitor, NetworkResets
+
+Reduction = Literal["min", "mean", "pessimistic"]
+
+
+@dataclass
+class SACConfig(OnlineConfig):
+    batch_size: int = 256
+    gamma: float = 0.99
+    tau: float = 0.005
+    actor: MLPPolicyConfig = field(default_factory=MLPPolicyConfig)
+    actor_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    critic_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
+    temperature_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
+    initial_temperature: float = 1.0
+    target_entropy: float | None = None  # None: -target_entropy_scale * act_dim
+    target_entropy_scale: float = 1.0
+    target_reduction: Reduction = "min"  # ensemble -> backup value
+    actor_reduction: Reduction = "min"  # ensemble -> value the actor climbs
+    pessimism: float = 1.0  # k of "pessimistic": mean - k std
+    backup_entropy: bool = True  # subtract alpha log pi(a'|s') in the backup (soft Q)
+    resets_at: list[int] = field(default_factory=list)  # env steps at which every network is reset
+    dormant_every: int = 0  # updates between dormant-neuron measurements (0: off)
+
+
+class SAC(OnlineAlgorithm):
+    config: SACConfig
+    actor_policy = "bc-gaussian"
+
+    def __init__(self, config: SACConfig, env: Any, dataset: OfflineDataset | None = None) -> None:
+        super().__init__(config, env, dataset)
+        self.add_network("actor", self.build_actor(), config.actor_optim,
+                         probe=lambda batch: self.actor.rsample(self.normalized(batch)[0]))
+        self.add_network("critic", EnsembleCritic(self.obs_dim, self.act_dim, config.critic), config.critic_optim,
+                         target=True, probe=lambda batch: self.critic(*self.normalized(batch)[:2]))
+        self.add_network("temperature", LogScalar(config.initial_temperature), config.temperature_optim)
+        self.target_entropy = (config.target_entropy if config.target_entropy is not None
+                               else -config.target_entropy_scale * float(self.act_dim))
+
+    # ------------------------------------------------------------- building
+    def build_actor(self) -> Policy:
+        settings = {**asdict(self.config.actor), **self.policy_fields(), "obs_horizon": 1, "pred_horizon": 1,
+                    "action_horizon": 1, "obs_norm": "identity", "action_norm": "minmax"}
+        actor = build_policy(self.actor_policy, settings)
+        actor.action_normalizer.fit(torch.tensor(np.stack([self.action_low, self.action_high])))
+        return actor
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        callbacks = super().configure_callbacks()
+        cfg = self.config
+        if cfg.resets_at:
+            at = [self.updates_at_env_step(step) for step in cfg.resets_at]
+            callbacks.append(NetworkResets(["actor", "critic", "temperature"], [u for u in at if 0 < u <= cfg.steps]))
+        if cfg.dormant_every > 0:
+            callbacks.append(DormantMonitor(every=cfg.dormant_every))
+        return callbacks
+
+    def updates_at_env_step(self, env_step: int) -> int:
+        """The update count the run has reached once it took ``env_step`` env steps."""
+        cfg = self.config
+        return max(0, math.floor((env_step - cfg.warmup_steps) * cfg.replay_ratio))
+
+    # ---------------------------------------------------------------- units
+    def normalized(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """``(obs, actions, rewards, next_obs, terminations)`` in the actor's units."""
+        actor = self.actor
+        obs = actor.obs_normalizer.normalize(batch["observations"])
+        next_obs = actor.obs_normalizer.normalize(batch["next_observations"])
+        actions = actor.action_normalizer.normalize(batch["actions"]).clamp(-1.0, 1.0)
+        return obs, actions, batch["rewards"], next_obs, batch["terminations"]
+
+    @torch.no_grad()
+    def explore(self, obs: np.ndarray) -> np.ndarray:
+        actor = self.actor
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+        action, _ = actor.rsample(actor.obs_normalizer.normalize(obs_t))
+        raw = actor.action_normalizer.unnormalize(action)
+        return actor._clip(raw).cpu().numpy()
+
+    # --------------------------------------------------------------- update
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        obs, actions, rewards, next_obs, terminations = self.normalized(batch)
+        alpha = self.temperature().detach()
+        distributional = cfg.critic.num_quantiles > 1
+
+        # critic
+        with torch.no_grad():
+            next_actions, next_log_probs = self.actor.rsample(next_obs)
+            next_values = reduce_ensemble(self.critic_target(next_obs, next_actions), cfg.target_reduction, cfg.pessimism)
+            if cfg.backup_entropy:
+                entropy_term = alpha * next_log_probs
+                next_values = next_values - (entropy_term[:, None] if distributional else entropy_term)
+            target = td_target(rewards, next_values, terminations, cfg.gamma)
+        q = self.critic(obs, actions)  # [E, B] or [E, B, Nq]
+        if distributional:
+            critic_loss = quantile_huber_loss(q, target) * q.shape[0]
+        else:
+            critic_loss = (q - target).square().mean(1).sum()
+        self.step("critic", critic_loss)
+        self.soft_update("critic", cfg.tau)
+
+        # actor
+        new_actions, log_probs = self.actor.rsample(obs)
+        q_new = reduce_ensemble(self.critic.q_value(obs, new_actions), cfg.actor_reduction, cfg.pessimism)
+        actor_loss = (alpha * log_probs - q_new).mean()
+        self.step("actor", actor_loss)
+
+        # temperature
+        temperature_loss = temperature_objective(self.temperature.log_value, log_probs, self.target_entropy)
+        self.step("temperature", temperature_loss)
+
+        q_mean = q.mean(-1) if distributional else q
+        return {
+            "critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
+            "temperature_loss": temperature_loss.detach(), "temperature": alpha,
+            "entropy": -log_probs.mean().detach(), "q": q_mean.mean().detach(),
+        }
+
+    def export_policy(self) -> Policy:
+        return self.actor
+
+
+def temperature_objective(log_alpha: torch.Tensor, log_probs: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """SAC's ``-E[log alpha (log pi(a|s) + target_entropy)]``: alpha grows while the policy's
+    entropy ``-E[log pi]`` is below the target and shrinks above it."""
+    return -(log_alpha * (log_probs.detach() + target_entropy)).mean()
+
+
+# BRO's reset points in env steps (the BRO code's schedule: two early resets against primacy
+# bias, then every 250k steps).
+BRO_RESETS = [15_000, 50_000, 250_000, 500_000, 750_000]
+
+BRO = {
+    "critic.arch": "bronet", "critic.width": 512, "critic.blocks": 2, "critic.ensemble": 2,
+    "critic.num_quantiles": 100, "target_reduction": "pessimistic", "actor_reduction": "pessimistic",
+    "pessimism": 0.0, "replay_ratio": 10.0, "batch_size": 128, "actor.layer_norm": True,
+    "critic_optim.weight_decay": 1e-4, "actor_optim.weight_decay": 1e-4, "target_entropy_scale": 0.5,
+    "resets_at": BRO_RESETS, "dormant_every": 1_000, "warmup_steps": 2_500,
+}
+BRO_FAST = {**BRO, "replay_ratio": 2.0}
+
+__all__ = ["BRO", "BRO_FAST", "BRO_RESETS", "SAC", "SACConfig", "temperature_objective"]
