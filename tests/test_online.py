@@ -1,0 +1,322 @@
+"""Online core: replay buffer, env loop under every autoreset mode, SAC / BRO, resets, resume."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from genpolicy.config import build_config
+from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.replay import MixedSampler, ReplayBuffer, ReplaySampler, observation_layout, symmetric_sampler
+from genpolicy.datasets.samplers import TransitionSampler
+from genpolicy.models.critics import td_target
+from genpolicy.trainers import ALGORITHMS
+from genpolicy.trainers.online import SAC, SACConfig
+from genpolicy.trainers.online.env_loop import EnvLoop, make_online_envs
+from genpolicy.trainers.online.rewards import EnvReward, RewardSource
+from genpolicy.trainers.online.sac import temperature_objective
+from genpolicy.trainers.runner import LAST_CHECKPOINT, TrainingStopped, fit
+
+
+# ------------------------------------------------------------------ tiny envs
+class Reach1D(gym.Env):
+    """Move a point to 0: x' = clip(x + 0.5 a, -2, 2), reward -|x'|, 20 steps (time limit)."""
+
+    observation_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = self.np_random.uniform(-2.0, 2.0)
+        return np.array([self.x], np.float32), {}
+
+    def step(self, action):
+        self.x = float(np.clip(self.x + 0.5 * float(np.asarray(action).reshape(-1)[0]), -2.0, 2.0))
+        return np.array([self.x], np.float32), -abs(self.x), False, False, {}
+
+
+class Counter(gym.Env):
+    """obs = [episode k of this env, step t]. Even episodes terminate at t = 3, odd ones are
+    truncated at t = 5 (by the env itself); reward = t."""
+
+    observation_space = gym.spaces.Box(0.0, 1e6, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self):
+        self.k, self.t = -1, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.k, self.t = self.k + 1, 0
+        return np.array([self.k, 0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        even = self.k % 2 == 0
+        return np.array([self.k, self.t], np.float32), float(self.t), even and self.t == 3, (not even) and self.t == 5, {}
+
+
+REACH = "GenpolicyTest/Reach1D-v0"
+if REACH not in gym.registry:
+    gym.register(REACH, entry_point=Reach1D, max_episode_steps=20)
+
+
+def sac_config(**overrides) -> SACConfig:
+    values = {
+        "steps": 200, "updates_per_step": 10, "updates_per_epoch": 100, "batch_size": 64, "warmup_steps": 100,
+        "gamma": 0.9, "log_every": 50, "env_log_every": 100,
+        "actor": {"hidden_dims": [32, 32]}, "critic": {"hidden_dims": [32, 32]},
+        "actor_optim": {"lr": 1e-3}, "critic_optim": {"lr": 1e-3}, "temperature_optim": {"lr": 1e-3},
+    }
+    values.update(overrides)
+    return build_config(SACConfig, values)
+
+
+# ------------------------------------------------------------------ replay buffer
+def test_replay_wraps_around_and_samples():
+    buffer = ReplayBuffer(5, obs_dim=1, act_dim=1)
+    for step in range(3):  # 2 sub-envs, 3 vector steps = 6 transitions into 5 rows
+        obs = np.array([[10 * step], [10 * step + 1]], np.float32)
+        buffer.add(obs, obs, np.array([step, step]), obs + 100, [False, False], [False, step == 2])
+    assert len(buffer) == 5 and buffer.position == 1 and buffer.added == 6
+    # the oldest transition (obs 0) was overwritten by the newest (obs 21) in row 0
+    assert buffer.observations[:, 0].tolist() == [21, 1, 10, 11, 20]
+    assert buffer.observations[buffer.chronological(), 0].tolist() == [1, 10, 11, 20, 21]
+    batch = buffer.sample(torch.Generator().manual_seed(0), 256)
+    offline = buffer.to_dataset()
+    assert batch.keys() == TransitionSampler(offline, 4).sample(torch.Generator()).keys()  # the samplers' contract
+    assert set(batch["observations"][:, 0].tolist()) == {1.0, 10.0, 11.0, 20.0, 21.0}  # filled rows only, all reached
+    assert torch.equal(batch["next_observations"], batch["observations"] + 100)
+    assert batch["terminations"].dtype == torch.float32
+    # checkpoint round trip keeps rows, position and counters
+    copy = ReplayBuffer(5, 1, 1)
+    copy.load_state_dict(buffer.state_dict())
+    assert copy.position == 1 and copy.size == 5 and copy.added == 6
+    assert torch.equal(copy.observations, buffer.observations) and torch.equal(copy.truncations, buffer.truncations)
+
+
+def test_replay_to_dataset_puts_interleaved_episodes_back_together():
+    buffer = ReplayBuffer(100, 1, 1)
+    # env 0: episode A (3 steps, truncated), then B (running); env 1: episode C (2 steps, terminated), D (running)
+    steps = [  # (obs env0, obs env1, term, trunc)
+        ((1, 101), (False, False), (False, False)),
+        ((2, 102), (False, True), (False, False)),
+        ((3, 201), (False, False), (True, False)),
+        ((11, 202), (False, False), (False, False)),
+    ]
+    for obs, term, trunc in steps:
+        o = np.array(obs, np.float32)[:, None]
+        buffer.add(o, o, [0, 0], o, term, trunc)
+    data = buffer.to_dataset({"env_id": "x"})
+    assert data.observations[:, 0].tolist() == [1, 2, 3, 101, 102, 201, 202, 11]
+    assert data.num_episodes == 4 and data.metadata["env_id"] == "x"
+    assert data.terminations.tolist() == [0, 0, 0, 0, 1, 0, 0, 0]
+    # A ends in its real truncation; the running episodes D and B end in one (unfinished)
+    assert data.truncations.tolist() == [0, 0, 1, 0, 0, 0, 1, 1]
+    # a resumed run cuts the running episodes the same way, in the buffer itself
+    assert buffer.end_running_episodes() == 2 and buffer.end_running_episodes() == 0
+
+
+def test_dict_observations_use_the_datasets_layout():
+    space = gym.spaces.Dict({"desired_goal": gym.spaces.Box(-1, 1, (2,)), "observation": gym.spaces.Box(-1, 1, (3,)),
+                             "achieved_goal": gym.spaces.Box(-1, 1, (2,))})
+    layout = observation_layout(space)
+    assert layout == {"observation": [0, 3], "achieved_goal": [3, 5], "desired_goal": [5, 7]}
+    buffer = ReplayBuffer(4, 7, 1, obs_layout=layout)
+    obs = {"observation": np.zeros((1, 3)), "achieved_goal": np.ones((1, 2)), "desired_goal": 2 * np.ones((1, 2))}
+    buffer.add(obs, [[0.0]], [0.0], obs, [False], [False])
+    assert buffer.observations[0].tolist() == [0, 0, 0, 1, 1, 2, 2]
+
+
+def test_mixed_sampler_is_half_offline_half_replay():
+    n = 10
+    offline = OfflineDataset(torch.zeros(n, 1), torch.zeros(n, 1), torch.zeros(n), torch.zeros(n, dtype=torch.bool),
+                             torch.zeros(n, dtype=torch.bool), torch.zeros(n, 1))
+    buffer = ReplayBuffer(10, 1, 1)
+    buffer.add(np.ones((3, 1)), np.ones((3, 1)), np.ones(3), np.ones((3, 1)), np.zeros(3, bool), np.zeros(3, bool))
+    batch = symmetric_sampler(offline, buffer, 64).sample(torch.Generator().manual_seed(0))
+    assert batch["observations"].shape == (64, 1)
+    assert batch["observations"][:32].sum() == 0 and batch["observations"][32:].eq(1).all()
+    assert isinstance(symmetric_sampler(offline, buffer, 8), MixedSampler)
+    assert ReplaySampler(buffer, 5).sample(torch.Generator()).keys() == batch.keys()
+
+
+# ------------------------------------------------------------------ env loop
+@pytest.mark.parametrize("mode", ["same_step", "next_step", "disabled"])
+def test_env_loop_stores_true_final_observations(mode):
+    envs = make_online_envs(Counter, 2, mode)
+    buffer = ReplayBuffer(1000, 2, 1)
+    loop = EnvLoop(envs, buffer)
+    loop.start(seed=0)
+    stored = sum(loop.step(np.zeros((2, 1), np.float32)) for _ in range(30))
+    finished = loop.drain()
+    loop.close()
+    assert stored == len(buffer)
+    rows = buffer.chronological()
+    obs, next_obs = buffer.observations[rows], buffer.next_observations[rows]
+    # every stored transition stays inside its episode: the final observation of an ended
+    # episode is its own last state, never the next episode's reset observation
+    assert torch.equal(next_obs[:, 0], obs[:, 0]) and torch.equal(next_obs[:, 1], obs[:, 1] + 1)
+    even = obs[:, 0] % 2 == 0
+    assert torch.equal(buffer.terminations[rows], even & (next_obs[:, 1] == 3))
+    assert torch.equal(buffer.truncations[rows], ~even & (next_obs[:, 1] == 5))
+    assert torch.equal(buffer.rewards[rows], next_obs[:, 1])
+    # NEXT_STEP spends one vector step per episode end on the reset alone (nothing stored)
+    assert stored == (60 - len(finished) + sum(loop._resetting) if mode == "next_step" else 60)
+    assert all(length == (3 if ret == 6 else 5) for ret, length in finished)  # returns 1+2+3 / 1+..+5
+
+
+def test_td_targets_bootstrap_through_truncation_only_in_vector_envs():
+    envs = make_online_envs(Counter, 3, "same_step")
+    buffer = ReplayBuffer(1000, 2, 1)
+    loop = EnvLoop(envs, buffer)
+    loop.start(seed=0)
+    for _ in range(20):
+        loop.step(np.zeros((3, 1), np.float32))
+    loop.close()
+    batch = buffer.sample(torch.Generator().manual_seed(0), 512)
+    value = lambda obs: 10.0 * obs[:, 1]  # noqa: E731 - V(s) = 10 t, to see which s' was used
+    target = td_target(batch["rewards"], value(batch["next_observations"]), batch["terminations"], 0.5)
+    t_next = batch["next_observations"][:, 1]
+    terminal = batch["terminations"].bool()
+    truncated = (batch["observations"][:, 0] % 2 == 1) & (t_next == 5)
+    assert terminal.any() and truncated.any()
+    assert torch.equal(target[terminal], batch["rewards"][terminal])  # no bootstrap at termination
+    # truncated: bootstraps from the final observation (t = 5), not the reset one (t = 0)
+    assert torch.allclose(target[truncated], batch["rewards"][truncated] + 0.5 * 50.0)
+    assert torch.allclose(target[~terminal], batch["rewards"][~terminal] + 5.0 * t_next[~terminal])
+
+
+# ------------------------------------------------------------------ SAC pieces
+def test_temperature_loss_by_hand():
+    log_alpha = torch.tensor(math.log(0.5), requires_grad=True)
+    log_probs = torch.tensor([-1.0, 0.5], requires_grad=True)
+    loss = temperature_objective(log_alpha, log_probs, target_entropy=-1.0)
+    # -(log 0.5 * ((-1 - 1) + (0.5 - 1)) / 2)
+    assert loss.item() == pytest.approx(-(math.log(0.5) * (-2.0 + -0.5) / 2))
+    loss.backward()
+    assert log_alpha.grad.item() == pytest.approx(1.25)  # entropy 0.25 > target -1: descent lowers alpha
+    assert log_probs.grad is None or torch.all(log_probs.grad == 0)
+
+
+def test_reward_source_seam():
+    source = EnvReward(scale=2.0)
+    assert isinstance(source, RewardSource)
+    r = source(torch.zeros(3, 1), torch.zeros(3, 1), torch.zeros(3, 1), torch.tensor([1.0, 2.0, 3.0]))
+    assert r.tolist() == [2.0, 4.0, 6.0]
+
+
+def test_online_algorithms_are_registered_and_bro_is_a_configuration():
+    for name in ("sac", "bro", "bro-fast"):
+        cls, config_cls, overrides = ALGORITHMS[name]
+        assert cls is SAC and config_cls is SACConfig
+    bro = build_config(SACConfig, ALGORITHMS["bro"][2])
+    assert bro.critic.arch == "bronet" and bro.replay_ratio == 10 and bro.critic.num_quantiles > 1
+    assert build_config(SACConfig, ALGORITHMS["bro-fast"][2]).replay_ratio == 2
+    assert sac_config(replay_ratio=0.25).env_steps_for(3) == 100 + 12
+    assert sac_config(replay_ratio=10).env_steps_for(11) == 100 + 2
+
+
+def evaluate_return(policy, episodes=20):
+    from genpolicy.evaluation import evaluate
+
+    return evaluate(policy, REACH, episodes=episodes, seed=123, num_envs=4).mean_return
+
+
+def test_sac_learns_reach1d_clearly_better_than_random(tmp_path):
+    torch.manual_seed(0)
+    algo = fit(SAC(sac_config(steps=1500, updates_per_epoch=500, warmup_steps=200), REACH), tmp_path, progress_bar=False)
+    torch.manual_seed(1)
+    random_return = evaluate_return(SAC(sac_config(), REACH).export_policy())
+    trained = evaluate_return(algo.export_policy())
+    # random actions (or an untrained actor) drift around: about -20; reaching 0 and staying: about -2
+    assert trained > -5.0 and trained > random_return + 8.0, (trained, random_return)
+    assert algo.env_steps == 200 + 1500 and len(algo.buffer) == algo.env_steps
+    rows = list(csv.DictReader(open(next(tmp_path.glob("logs/version_0/metrics.csv")))))
+    env_rows = [r for r in rows if r.get("env/episode_return")]
+    assert env_rows and float(env_rows[-1]["env/steps"]) == float(env_rows[-1]["step"])
+    assert float(env_rows[-1]["env/steps_per_s"]) > 0 and float(env_rows[-1]["train/updates_per_s"]) > 0
+
+
+class ResetAndCheck(Callback):
+    """At Lightning step ``at``: reset every network as `NetworkResets` does, check the semantics."""
+
+    def __init__(self, at):
+        self.at, self.checked = at, False
+
+    def on_train_batch_end(self, trainer, algo, outputs, batch, batch_idx):
+        if batch_idx != self.at:
+            return
+        size, steps = len(algo.buffer), algo.env_steps
+        before = [p.clone() for p in algo.critic.parameters()]
+        assert algo.optimizer("critic").state  # moments exist before
+        for name in ("actor", "critic", "temperature"):
+            algo.reset_network(name)
+        assert len(algo.buffer) == size and algo.env_steps == steps  # data kept
+        assert all(not torch.equal(a, b) for a, b in zip(before, algo.critic.parameters()))  # fresh weights
+        for a, b in zip(algo.critic.parameters(), algo.critic_target.parameters()):
+            assert torch.equal(a, b)  # target = the fresh critic
+        assert not algo.optimizer("critic").state and not algo.optimizer("actor").state  # fresh moments
+        assert algo.temperature().item() == pytest.approx(algo.config.initial_temperature)
+        self.checked = True
+
+
+def test_online_reset_keeps_buffer_and_renews_networks(tmp_path):
+    check = ResetAndCheck(at=5)
+    config = sac_config(steps=200, resets_at=[200], dormant_every=50)  # env step 200 = update 100
+    algo = fit(SAC(config, REACH), tmp_path, progress_bar=False, callbacks=[check])
+    assert check.checked and int(algo.num_updates) == 200 and len(algo.buffer) == algo.env_steps
+    rows = list(csv.DictReader(open(next(tmp_path.glob("logs/version_0/metrics.csv")))))
+    resets = [r for r in rows if r.get("reset/critic")]
+    assert [int(r["step"]) for r in resets] == [100] and resets[0]["reset/actor"] and resets[0]["reset/temperature"]
+    assert any(r.get("dormant/critic") for r in rows)
+
+
+class StopAt(Callback):
+    def __init__(self, updates):
+        self.updates = updates
+
+    def on_train_batch_end(self, trainer, algo, *args):
+        if int(algo.num_updates) >= self.updates:
+            trainer.should_stop = True
+
+
+class SeeStart(Callback):
+    def on_train_start(self, trainer, algo):
+        self.buffer, self.updates, self.env_steps = len(algo.buffer), int(algo.num_updates), algo.env_steps
+
+
+def test_interrupt_then_resume_continues(tmp_path, capsys):
+    torch.manual_seed(0)
+    with pytest.raises(TrainingStopped) as stopped:
+        fit(SAC(sac_config(steps=300), REACH), tmp_path, progress_bar=False, callbacks=[StopAt(120)])
+    assert stopped.value.updates == 120 and (tmp_path / LAST_CHECKPOINT).exists()
+    state = torch.load(tmp_path / LAST_CHECKPOINT, weights_only=False)
+    assert state["online"]["env_steps"] == 100 + 120 and state["online"]["buffer"]["size"] == 220
+    seen = SeeStart()
+    capsys.readouterr()
+    algo = fit(SAC(sac_config(steps=300), REACH), tmp_path, progress_bar=False, callbacks=[seen])
+    out = capsys.readouterr().out
+    assert "env state is not saved" in out and out.count("[online] resumed") == 1
+    assert (seen.buffer, seen.updates, seen.env_steps) == (220, 120, 220)  # continued, not restarted
+    assert int(algo.num_updates) == 300 and algo.env_steps == 400 and len(algo.buffer) == 400
+    assert algo.buffer.truncations.any()  # the episode cut by the interruption ends in a truncation
+
+
+def test_cli_fit_sac_needs_only_env(tmp_path, capsys):
+    from genpolicy.cli import main
+
+    out = tmp_path / "run"
+    code = main(["fit", "sac", "--env", REACH, "--steps", "40", "--out", str(out), "--eval-episodes", "0",
+                 "--set", "warmup_steps=50", "--set", "batch_size=32", "--set", "actor.hidden_dims=[16]",
+                 "--set", "critic.hidden_dims=[16]"])
+    assert code == 0 and (out / "policy" / "model.safetensors").exists()
+    assert "env steps for 40 updates" in capsys.readouterr().out
+    assert main(["fit", "sac", "--steps", "40", "--out", str(tmp_path / "x")]) == 2
+    assert "--env" in capsys.readouterr().err
