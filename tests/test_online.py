@@ -320,3 +320,16 @@ def test_cli_fit_sac_needs_only_env(tmp_path, capsys):
     assert "env steps for 40 updates" in capsys.readouterr().out
     assert main(["fit", "sac", "--steps", "40", "--out", str(tmp_path / "x")]) == 2
     assert "--env" in capsys.readouterr().err
+
+
+def test_bro_configuration_runs_quantile_bronet_update(tmp_path):
+    overrides = {**ALGORITHMS["bro"][2], "critic.width": 32, "critic.blocks": 1, "critic.num_quantiles": 8,
+                 "actor.hidden_dims": [32], "steps": 60, "updates_per_step": 10, "updates_per_epoch": 30,
+                 "warmup_steps": 20, "resets_at": [23], "dormant_every": 30, "batch_size": 32, "log_every": 30}
+    config = build_config(SACConfig, overrides)
+    algo = fit(SAC(config, REACH), tmp_path, progress_bar=False)
+    assert int(algo.num_updates) == 60 and algo.env_steps == 20 + 6  # replay ratio 10: 10 updates per env step
+    assert algo.critic(torch.zeros(4, 1), torch.zeros(4, 1)).shape == (2, 4, 8)  # ensemble x batch x quantiles
+    rows = list(csv.DictReader(open(next(tmp_path.glob("logs/version_0/metrics.csv")))))
+    assert [int(r["step"]) for r in rows if r.get("reset/critic")] == [30]  # env step 23 = update 30
+    assert all(math.isfinite(float(r["train/critic_loss"])) for r in rows if r.get("train/critic_loss"))

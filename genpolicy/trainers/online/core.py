@@ -169,6 +169,8 @@ class OnlineAlgorithm(OfflineAlgorithm):
     # ------------------------------------------------------------- Lightning
     def on_train_start(self) -> None:
         super().on_train_start()
+        if self.trainer.world_size > 1:
+            raise ValueError("online algorithms run on one device (one env loop, one replay buffer); use --devices 1")
         self.buffer.to(self.device)
         if self._loop is None:
             envs = make_online_envs(self.env_target.make_env, self.config.num_envs, self.config.autoreset)
