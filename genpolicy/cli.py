@@ -149,6 +149,17 @@ def cmd_collect(args: argparse.Namespace) -> None:
     from genpolicy.datasets import load_dataset
     from genpolicy.datasets.collect import collect
 
+    if args.agent:  # a trained online agent (or its replay buffer) makes the dataset
+        from genpolicy.trainers.online.agents import collect_from_agent, collect_from_replay
+
+        path = (collect_from_replay(args.agent, args.out, env=args.task, overwrite=args.overwrite) if args.replay else
+                collect_from_agent(args.agent, args.episodes, args.out, stochastic=args.stochastic, seed=args.seed,
+                                   env=args.task, overwrite=args.overwrite))
+        dataset = load_dataset(path)
+        meta = dataset.metadata
+        print(f"wrote {path}: {dataset.summary()}\nrecipe {meta['recipe']['name']} from {args.agent}: "
+              f"mean return {meta['mean_return']:.3f}")
+        return
     path = collect(args.task, args.episodes, args.out, noise=args.noise, seed=args.seed, overwrite=args.overwrite,
                    mix=args.mix, recipe=args.recipe)
     dataset = load_dataset(path)
@@ -317,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--agent", metavar="RUN", help="roll out the policy of a trained (online) run instead of the expert")
+    p.add_argument("--stochastic", action="store_true", help="with --agent: sample actions instead of the mean")
+    p.add_argument("--replay", action="store_true", help="with --agent: write the run's replay buffer (medium-replay)")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("fit", help="train an algorithm on a dataset (resumes an existing run)",

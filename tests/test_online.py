@@ -333,3 +333,22 @@ def test_bro_configuration_runs_quantile_bronet_update(tmp_path):
     rows = list(csv.DictReader(open(next(tmp_path.glob("logs/version_0/metrics.csv")))))
     assert [int(r["step"]) for r in rows if r.get("reset/critic")] == [30]  # env step 23 = update 30
     assert all(math.isfinite(float(r["train/critic_loss"])) for r in rows if r.get("train/critic_loss"))
+
+
+def test_agent_and_replay_buffer_make_minari_datasets(tmp_path, capsys):
+    from genpolicy.cli import main
+    from genpolicy.datasets import load_dataset
+
+    run = tmp_path / "run"
+    assert main(["fit", "sac", "--env", REACH, "--steps", "30", "--out", str(run), "--eval-episodes", "0",
+                 "--set", "warmup_steps=45", "--set", "batch_size=16", "--set", "actor.hidden_dims=[8]",
+                 "--set", "critic.hidden_dims=[8]"]) == 0
+    assert main(["collect", REACH, "--agent", str(run), "--episodes", "3", "--stochastic", "--out", str(tmp_path / "agent")]) == 0
+    agent = load_dataset(tmp_path / "agent")
+    assert agent.num_episodes == 3 and len(agent) == 60 and agent.metadata["recipe"]["stochastic"]
+    assert agent.metadata["recipe"]["updates"] == 30 and agent.metadata["recipe"]["env_steps"] == 75
+    assert main(["collect", REACH, "--agent", str(run), "--replay", "--out", str(tmp_path / "replay")]) == 0
+    replay = load_dataset(tmp_path / "replay")
+    # 75 env steps = 3 whole episodes of 20 + one running episode of 15 (ends truncated)
+    assert len(replay) == 75 and replay.num_episodes == 4 and replay.metadata["recipe"]["name"] == "replay"
+    assert torch.equal(replay.next_observations[:-1][~replay.episode_ends[:-1]], replay.observations[1:][~replay.episode_ends[:-1]])
