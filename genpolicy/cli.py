@@ -396,6 +396,8 @@ def _fit_description() -> str:
                       + (f", {', '.join(f'{k}={v}' for k, v in variant.items())}" if variant else "") + ")"
                       for name, (algo, config, variant) in ALGORITHMS.items())
     return (f"Train an algorithm on offline data.\n\nalgorithms:\n{names}\n\n"
+            "Online algorithms (sac, bro, bro-fast) collect their own data: `fit sac --env Pendulum-v1`\n"
+            "(--data then adds offline data to every batch, half and half).\n"
             "See an algorithm's settings with `genpolicy fit ALGO --print-config`. Ctrl-C or SIGTERM stops\n"
             "after the current update and writes RUN/checkpoints/last.ckpt; the same command resumes\n"
             "(also with a larger --steps).")

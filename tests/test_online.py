@@ -352,3 +352,12 @@ def test_agent_and_replay_buffer_make_minari_datasets(tmp_path, capsys):
     # 75 env steps = 3 whole episodes of 20 + one running episode of 15 (ends truncated)
     assert len(replay) == 75 and replay.num_episodes == 4 and replay.metadata["recipe"]["name"] == "replay"
     assert torch.equal(replay.next_observations[:-1][~replay.episode_ends[:-1]], replay.observations[1:][~replay.episode_ends[:-1]])
+
+
+def test_offline_data_is_half_of_every_online_batch(tmp_path):
+    n = 50
+    offline = OfflineDataset(torch.zeros(n, 1), torch.zeros(n, 1), torch.full((n,), 123.0), torch.zeros(n, dtype=torch.bool),
+                             torch.zeros(n, dtype=torch.bool), torch.zeros(n, 1))
+    algo = fit(SAC(sac_config(steps=20, updates_per_epoch=20), REACH, offline), tmp_path, progress_bar=False)
+    batch = algo.sample_batch()
+    assert batch["env_rewards"][:32].eq(123).all() and batch["env_rewards"][32:].le(0).all()
