@@ -16,6 +16,7 @@ from torch import nn
 
 from genpolicy.config import build_config
 from genpolicy.trainers.base import ema_decay_at
+from genpolicy.trainers.runner import TrainingStopped
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.models.base import load_policy
 from genpolicy.models.denoisers import ConditionalUnet1D, MLPDenoiser, SinusoidalEmbedding
@@ -316,7 +317,9 @@ def test_resume_from_checkpoint_is_exact(tmp_path):
         return Diffusion(config, four_mode_dataset(256))
 
     straight = fit(make(), tmp_path / "straight", progress_bar=False)
-    interrupted = fit(make(), tmp_path / "resumed", progress_bar=False, callbacks=[StopAfterFirstEpoch()])
+    interrupted = make()
+    with pytest.raises(TrainingStopped, match="stopped at update 20"):
+        fit(interrupted, tmp_path / "resumed", progress_bar=False, callbacks=[StopAfterFirstEpoch()])
     assert int(interrupted.num_updates) == 20
     resumed = fit(make(), tmp_path / "resumed", progress_bar=False)
     assert int(resumed.num_updates) == 40

@@ -60,13 +60,14 @@ class SignalAt(L.Callback):
 def test_signal_stops_within_an_update_and_resume_is_exact(tmp_path, signum):
     reference = fit(tiny_bc(), tmp_path / "reference", progress_bar=False)
     run = tmp_path / "run"
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}  # SIG_IGN under nohup
     with pytest.raises(TrainingStopped) as stopped:
         fit(tiny_bc(), run, progress_bar=False, callbacks=[SignalAt(signum, batch=7)])
     # The signal came before the 8th chunk's first update: that update finishes, no more.
     assert stopped.value.updates == 71 and stopped.value.signum == signum
     assert str(stopped.value).startswith("stopped at update 71; checkpoint ") and "run the same command to resume" in str(stopped.value)
     assert (run / LAST_CHECKPOINT).exists() and not (run / "policy").exists()
-    assert signal.getsignal(signal.SIGTERM) is not None and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert {s: signal.getsignal(s) for s in before} == before  # the caller's handlers are back
     resumed = fit(tiny_bc(), run, progress_bar=False)
     assert int(resumed.num_updates) == 200
     for key, value in weights(reference).items():
