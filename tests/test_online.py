@@ -331,7 +331,10 @@ def test_bro_configuration_runs_quantile_bronet_update(tmp_path):
     assert int(algo.num_updates) == 60 and algo.env_steps == 20 + 6  # replay ratio 10: 10 updates per env step
     assert algo.critic(torch.zeros(4, 1), torch.zeros(4, 1)).shape == (2, 4, 8)  # ensemble x batch x quantiles
     rows = list(csv.DictReader(open(next(tmp_path.glob("logs/version_0/metrics.csv")))))
-    assert [int(r["step"]) for r in rows if r.get("reset/critic")] == [30]  # env step 23 = update 30
+    resets = [r for r in rows if r.get("reset/critic")]
+    assert [int(r["step"]) for r in resets] == [30]  # env step 23 = update 30
+    assert resets[0]["reset/explorer"] and resets[0]["reset/kl_weight"]  # the optimistic actor is reset too
+    assert any(r.get("train/explorer_kl") for r in rows) and algo.explorer is not algo.actor
     assert all(math.isfinite(float(r["train/critic_loss"])) for r in rows if r.get("train/critic_loss"))
 
 

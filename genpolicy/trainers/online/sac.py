@@ -24,8 +24,10 @@ backup and the actor, replay ratio 10 (``bro-fast``: 2), batch 128, AdamW weight
 entropy -|A|/2, and full resets of actor, critic (+ target), temperature and their optimizer
 moments at fixed env steps while the replay buffer is kept (`NetworkResets`, a marker
 ``reset/<network>`` in the logs). The dormant-neuron fraction is logged (`DormantMonitor`).
-Not here yet: BRO's second, optimistic actor (exploration from ``mean + beta std`` with a KL
-tether to the main actor); exploration uses the main actor's samples.
+Optimistic exploration (``optimistic_actor``): a second tanh-Gaussian actor collects the data;
+it climbs the ensemble's upper bound ``mean + optimism * std`` while a dual-adjusted weight keeps
+its KL to the main actor near ``target_kl`` (BRO's dual-actor scheme; the settings here are
+this implementation's, not checked against the BRO code).
 """
 
 from __future__ import annotations
@@ -68,6 +70,13 @@ class SACConfig(OnlineConfig):
     pessimism: float = 1.0  # k of "pessimistic": mean - k std
     backup_entropy: bool = True  # subtract alpha log pi(a'|s') in the backup (soft Q)
     resets_at: list[int] = field(default_factory=list)  # env steps at which every network is reset
+    # BRO's optimistic exploration: a second actor ("explorer") climbs mean + optimism * std of
+    # the ensemble while a dual-adjusted weight holds KL(explorer || actor) near target_kl;
+    # the explorer collects the data, the actor is what is evaluated and exported.
+    optimistic_actor: bool = False
+    optimism: float = 1.0
+    target_kl: float = 0.25
+    kl_weight_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
     dormant_every: int = 0  # updates between dormant-neuron measurements (0: off)
 
 
@@ -82,6 +91,9 @@ class SAC(OnlineAlgorithm):
         self.add_network("critic", EnsembleCritic(self.obs_dim, self.act_dim, config.critic), config.critic_optim,
                          target=True, probe=lambda batch: self.critic(*self.normalized(batch)[:2]))
         self.add_network("temperature", LogScalar(config.initial_temperature), config.temperature_optim)
+        if config.optimistic_actor:
+            self.add_network("explorer", self.build_actor(), config.actor_optim)
+            self.add_network("kl_weight", LogScalar(1.0), config.kl_weight_optim)
         self.target_entropy = (config.target_entropy if config.target_entropy is not None
                                else -config.target_entropy_scale * float(self.act_dim))
 
@@ -98,7 +110,7 @@ class SAC(OnlineAlgorithm):
         cfg = self.config
         if cfg.resets_at:
             at = [self.updates_at_env_step(step) for step in cfg.resets_at]
-            callbacks.append(NetworkResets(["actor", "critic", "temperature"], [u for u in at if 0 < u <= cfg.steps]))
+            callbacks.append(NetworkResets(self.network_names, [u for u in at if 0 < u <= cfg.steps]))
         if cfg.dormant_every > 0:
             callbacks.append(DormantMonitor(every=cfg.dormant_every))
         return callbacks
@@ -119,7 +131,7 @@ class SAC(OnlineAlgorithm):
 
     @torch.no_grad()
     def explore(self, obs: np.ndarray) -> np.ndarray:
-        actor = self.actor
+        actor = self.explorer if self.config.optimistic_actor else self.actor
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
         action, _ = actor.rsample(actor.obs_normalizer.normalize(obs_t))
         raw = actor.action_normalizer.unnormalize(action)
@@ -158,12 +170,28 @@ class SAC(OnlineAlgorithm):
         temperature_loss = temperature_objective(self.temperature.log_value, log_probs, self.target_entropy)
         self.step("temperature", temperature_loss)
 
+        metrics = self.update_explorer(obs) if cfg.optimistic_actor else {}
         q_mean = q.mean(-1) if distributional else q
-        return {
+        return {**metrics,
             "critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
             "temperature_loss": temperature_loss.detach(), "temperature": alpha,
             "entropy": -log_probs.mean().detach(), "q": q_mean.mean().detach(),
         }
+
+    def update_explorer(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The optimistic actor: ``L = E[w KL(pi_o || pi)(s) - (mean_i Q_i + optimism std_i Q_i)(s, a_o)]``,
+        ``a_o ~ pi_o(s)``, KL estimated from the same draw; ``w`` grows while the KL exceeds
+        ``target_kl`` and shrinks below it (``L_w = -log w (KL - target_kl)``)."""
+        cfg = self.config
+        actions, log_probs = self.explorer.rsample(obs)
+        upper = reduce_ensemble(self.critic.q_value(obs, actions), "pessimistic", -cfg.optimism)
+        kl = log_probs - self.actor.log_prob(obs, actions)
+        weight = self.kl_weight().detach()
+        explorer_loss = (weight * kl - upper).mean()
+        self.step("explorer", explorer_loss)
+        kl_weight_loss = -(self.kl_weight.log_value * (kl.detach().mean() - cfg.target_kl))
+        self.step("kl_weight", kl_weight_loss)
+        return {"explorer_loss": explorer_loss.detach(), "explorer_kl": kl.mean().detach(), "kl_weight": weight}
 
     def export_policy(self) -> Policy:
         return self.actor
@@ -184,7 +212,7 @@ BRO = {
     "critic.num_quantiles": 100, "target_reduction": "pessimistic", "actor_reduction": "pessimistic",
     "pessimism": 0.0, "replay_ratio": 10.0, "batch_size": 128, "actor.layer_norm": True,
     "critic_optim.weight_decay": 1e-4, "actor_optim.weight_decay": 1e-4, "target_entropy_scale": 0.5,
-    "resets_at": BRO_RESETS, "dormant_every": 1_000, "warmup_steps": 2_500,
+    "resets_at": BRO_RESETS, "dormant_every": 1_000, "warmup_steps": 2_500, "optimistic_actor": True,
 }
 BRO_FAST = {**BRO, "replay_ratio": 2.0}
 
