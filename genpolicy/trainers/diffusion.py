@@ -7,9 +7,14 @@
         loss = || eps_theta(sqrt(abar_k) a + sqrt(1 - abar_k) eps, k, o) - eps ||^2
         theta <- AdamW(theta, grad(loss));  theta_ema <- lerp(theta_ema, theta, 1 - decay_k)
 
-Defaults are the reference Diffusion Policy ones (To=2, Tp=16, Ta=8, U-Net (256, 512, 1024),
-K=100 squaredcos_cap_v2, epsilon, DDIM-10 at inference, AdamW 1e-4 / wd 1e-6, cosine schedule
-with 500 warm-up steps, EMA) except two, chosen for short CPU runs:
+Defaults are the reference Diffusion Policy ones (To=2, Tp=16, Ta=8, K=100 squaredcos_cap_v2,
+epsilon, DDIM-10 at inference, AdamW 1e-4 / wd 1e-6, cosine schedule with 500 warm-up steps,
+EMA) except three, chosen for short CPU runs:
+
+* the U-Net size (``size="auto"``): the reference (256, 512, 1024) needs an accelerator (about
+  5 s per update on 2 CPU cores); on a CPU the preset is (32, 64) for actions of up to 4
+  dimensions, (64, 128, 256) above. Printed at start, recorded in config.json as
+  ``policy.down_dims``; ``--set size=reference`` or ``--set policy.down_dims=[...]`` overrides.
 
 * ``ema_decay=0.999`` (reference 0.9999). With the warm-up ``1 - (1 + k)^-0.75`` the decay only
   reaches 0.999 after 10k updates and 0.9999 after ~215k; the cap matters only beyond 10k
