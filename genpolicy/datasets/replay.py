@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from genpolicy.datasets.episodes import FIELDS, OfflineDataset
+from genpolicy.datasets.samplers import transitions_at
 
 _FLOAT_FIELDS = ("observations", "actions", "rewards", "next_observations")
 _BOOL_FIELDS = ("terminations", "truncations")
@@ -140,13 +141,7 @@ class ReplayBuffer:
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         index = torch.randint(self.size, (batch_size,), device=self.device, generator=generator)
-        return {
-            "observations": self.observations[index],
-            "actions": self.actions[index],
-            "rewards": self.rewards[index],
-            "next_observations": self.next_observations[index],
-            "terminations": self.terminations[index].float(),
-        }
+        return transitions_at(self, index)
 
     def chronological(self) -> torch.Tensor:
         """Row indices of the filled rows, oldest first."""

@@ -12,6 +12,19 @@ import torch
 from genpolicy.datasets.episodes import OfflineDataset
 
 
+def transitions_at(source, index: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The transition batch at rows ``index`` of anything with the transition fields (a dataset,
+    a replay buffer): the one batch layout every TD learner reads. Only ``terminations`` stop
+    bootstrapping; truncations are not part of a transition batch."""
+    return {
+        "observations": source.observations[index],
+        "actions": source.actions[index],
+        "rewards": source.rewards[index],
+        "next_observations": source.next_observations[index],
+        "terminations": source.terminations[index].float(),
+    }
+
+
 class TransitionSampler:
     """Uniform single transitions ``(s, a, r, s', terminal)``."""
 
@@ -22,13 +35,7 @@ class TransitionSampler:
     def sample(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         data = self.dataset
         index = torch.randint(len(data), (self.batch_size,), device=data.device, generator=generator)
-        return {
-            "observations": data.observations[index],
-            "actions": data.actions[index],
-            "rewards": data.rewards[index],
-            "next_observations": data.next_observations[index],
-            "terminations": data.terminations[index].float(),
-        }
+        return transitions_at(data, index)
 
 
 class WindowSampler:
