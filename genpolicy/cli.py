@@ -197,8 +197,26 @@ def cmd_fit(args: argparse.Namespace) -> None:
     if args.env:
         _attach_env(dataset, args.env)
     print(f"data: {dataset.summary()}")
+    preset = _device_preset(algo_class, dataset, args.accelerator)
+    if preset:  # settings the user did not give, chosen for this data and device
+        config = build_config(config_class, {**overrides, **preset}, args.config,
+                              [*_resumed_epoch(out, args), *args.set], args.steps)
+        print(f"{args.algo}: defaults for this data on this device: "
+              + ", ".join(f"{k}={v}" for k, v in preset.items()) + " (each overridable with --set)")
     _train(args, algo_class, config, dataset, out)
     print(f"policy saved to {out / 'policy'}")
+
+
+def _device_preset(algo_class: type, dataset, accelerator: str) -> dict[str, Any]:
+    """An algorithm's defaults for this data and device (``device_preset``), if it has any.
+    They sit below the config file, ``--set`` and ``--steps``, so a user's value always wins."""
+    preset = getattr(algo_class, "device_preset", None)
+    if preset is None:
+        return {}
+    import torch
+
+    has_accelerator = accelerator not in ("cpu",) and torch.cuda.is_available()
+    return preset(dataset, has_accelerator)
 
 
 def _resumed_epoch(out: Path, args: argparse.Namespace) -> list[str]:

@@ -246,3 +246,16 @@ def test_resuming_with_more_steps_keeps_the_epoch_size(tmp_path):
                  "--set", "updates_per_step=10"]) == 0
     saved = json.loads((run / "config.json").read_text())["config"]
     assert saved["steps"] == 300 and saved["updates_per_epoch"] == first == 10
+
+
+def test_default_diffusion_fit_on_cpu_uses_the_measured_cpu_recipe(tmp_path, capsys):
+    """A plain `fit diffusion` on 2-D actions without an accelerator gets the small U-Net and the
+    CPU recipe; the user's own --set / --steps still win."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["collect", "two-paths", "--episodes", "3", "--out", str(data)]) == 0
+    assert main(["fit", "diffusion", "--data", str(data), "--steps", "20", "--out", str(run), "--eval-episodes", "0",
+                 "--accelerator", "cpu", "--set", "optim.warmup_steps=5", "--set", "updates_per_step=10"]) == 0
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["policy"]["down_dims"] == [32, 64] and config["batch_size"] == 128 and config["optim"]["lr"] == 1e-3
+    assert config["steps"] == 20 and config["optim"]["warmup_steps"] == 5  # the user's values
+    assert "defaults for this data on this device" in capsys.readouterr().out

@@ -71,7 +71,20 @@ class DiffusionConfig(PolicyAlgoConfig):
     policy: DiffusionPolicyConfig = field(default_factory=lambda: DiffusionPolicyConfig(down_dims=None))
 
 
+# The measured CPU recipe for low-dimensional actions (two-paths: 96-98 % success, both ways
+# ~50/50, ~200 s on 2 idle cores): a small U-Net trains well with a 10x larger learning rate
+# and half the updates of the reference settings.
+CPU_RECIPE = {"policy.down_dims": SIZE_PRESETS["small"], "batch_size": 128, "optim.lr": 1e-3,
+              "optim.warmup_steps": 100, "steps": 5_000}
+
+
 class Diffusion(PolicyAlgorithm):
+    @staticmethod
+    def device_preset(dataset: OfflineDataset, accelerator: bool) -> dict:
+        """Defaults `genpolicy fit` applies below the user's own settings: the CPU recipe where
+        the small U-Net is the auto size (no accelerator, actions of up to 4 dimensions)."""
+        return dict(CPU_RECIPE) if auto_size(dataset.act_dim, accelerator) == "small" else {}
+
     def __init__(self, config: DiffusionConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
         forced = {"action_norm": "minmax"}
