@@ -177,6 +177,10 @@ def cmd_fit(args: argparse.Namespace) -> None:
     algo_class, config_class, overrides = get_algorithm(args.algo)
     online = getattr(algo_class, "online", False)  # collects its own data from --env
     out = Path(args.out) if args.out else default_run_dir(args.algo, args.data or (args.env if online else "") or "")
+    if args.init:
+        if not online:
+            raise CLIError(f"--init starts an online learner (sac, bro, bro-fast) from a finished run; {args.algo} learns offline")
+        args.set = [f"init={args.init}", *args.set]
     config = build_config(config_class, overrides, args.config, [*_resumed_epoch(out, args), *args.set], args.steps)
     if args.print_config:  # nothing is trained, collected or written
         print(json.dumps({"algo": args.algo, "config": asdict(config)}, indent=2, default=str))
@@ -362,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON/YAML file of config keys (or a run's config.json)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config key")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit (trains nothing)")
+    p.add_argument("--init", metavar="RUN", help="online algorithms: start from a finished iql/cql/sac run's actor and critics")
     p.add_argument("--episodes", type=int, help="episodes to collect when --data is a task")
     p.add_argument("--noise", type=float, default=0.0, help="expert noise when --data is a task")
     p.add_argument("--seed", type=int, default=0, help="collection seed when --data is a task")
@@ -415,7 +420,8 @@ def _fit_description() -> str:
                       for name, (algo, config, variant) in ALGORITHMS.items())
     return (f"Train an algorithm on offline data.\n\nalgorithms:\n{names}\n\n"
             "Online algorithms (sac, bro, bro-fast) collect their own data: `fit sac --env Pendulum-v1`\n"
-            "(--data then adds offline data to every batch, half and half).\n"
+            "(--data then adds offline data to every batch, half and half; --init RUN starts from an offline\n"
+            "iql/cql run's actor and critics).\n"
             "See an algorithm's settings with `genpolicy fit ALGO --print-config`. Ctrl-C or SIGTERM stops\n"
             "after the current update and writes RUN/checkpoints/last.ckpt; the same command resumes\n"
             "(also with a larger --steps).")

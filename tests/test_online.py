@@ -364,3 +364,32 @@ def test_offline_data_is_half_of_every_online_batch(tmp_path):
     algo = fit(SAC(sac_config(steps=20, updates_per_epoch=20), REACH, offline), tmp_path, progress_bar=False)
     batch = algo.sample_batch()
     assert batch["env_rewards"][:32].eq(123).all() and batch["env_rewards"][32:].le(0).all()
+
+
+# ------------------------------------------------------------------ offline-to-online
+def test_sac_starts_from_an_offline_iql_run(tmp_path, capsys):
+    from genpolicy.trainers import IQL, TD3BC, IQLConfig, TD3BCConfig
+
+    collector = fit(SAC(sac_config(steps=10, updates_per_epoch=10, warmup_steps=400), REACH), tmp_path / "collect", progress_bar=False)
+    data = collector.buffer.to_dataset()
+    small = {"steps": 40, "updates_per_step": 10, "updates_per_epoch": 40, "batch_size": 64,
+             "actor": {"hidden_dims": [32, 32]}, "critic": {"hidden_dims": [16, 16]}}
+    offline = fit(IQL(build_config(IQLConfig, small), data), tmp_path / "iql", progress_bar=False)
+
+    algo = SAC(sac_config(init=str(tmp_path / "iql"), warmup_steps=50), REACH)
+    assert "init: actor and critics of the IQL run" in capsys.readouterr().out
+    assert algo.warm_started and algo.config.critic.hidden_dims == [16, 16]
+    for mine, theirs in ((algo.actor, offline.actor), (algo.critic, offline.critic), (algo.critic_target, offline.critic_target)):
+        for (key, a), b in zip(mine.state_dict().items(), theirs.state_dict().values()):
+            assert torch.equal(a, b.cpu()), key  # weights and the offline normalizers
+    assert algo.reward_source.scale == pytest.approx(offline.reward_scale)
+    assert algo.temperature().item() == pytest.approx(algo.config.initial_temperature)  # IQL learns none
+    fit(algo, tmp_path / "online", progress_bar=False)
+    assert algo.env_steps == 50 + 200 and algo.update_index > 0
+
+    td3bc = fit(TD3BC(build_config(TD3BCConfig, small), data), tmp_path / "td3bc", progress_bar=False)
+    assert td3bc is not None
+    with pytest.raises(ValueError, match="td3bc.*stochastic|stochastic"):
+        SAC(sac_config(init=str(tmp_path / "td3bc")), REACH)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        SAC(sac_config(init=str(tmp_path / "nowhere")), REACH)

@@ -122,6 +122,10 @@ class ActorCritic(OfflineAlgorithm):
         actions = actor.action_normalizer.normalize(batch["actions"]).clamp(-1.0, 1.0)
         return obs, actions, batch["rewards"] * self.reward_scale, next_obs, batch["terminations"]
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["offline_rl"] = {"reward_scale": self.reward_scale}  # what an online start needs (warm_start.py)
+
     def export_policy(self) -> Policy:
         averaged = self.averaged("actor")
         return averaged if averaged is not None else self.actor

@@ -15,6 +15,7 @@ locomotion settings: tau 0.7, beta 3, lr 3e-4, cosine decay of the actor's learn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
@@ -29,6 +30,10 @@ class IQLConfig(ActorCriticConfig):
     expectile: float = 0.7
     beta: float = 3.0  # inverse temperature of the advantage weights
     max_weight: float = 100.0  # clip of exp(beta * advantage)
+    # "gaussian": tanh-Gaussian, weighted log-likelihood; "deterministic": tanh-bounded mean,
+    # weighted squared error (a unit-variance Gaussian's likelihood). Data whose actions sit on
+    # the bounds (locomotion agents saturate torques) give the tanh-Gaussian steep atanh targets.
+    actor_head: Literal["gaussian", "deterministic"] = "gaussian"
     actor_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4, schedule="cosine"))
     value: CriticConfig = field(default_factory=lambda: CriticConfig(ensemble=1))
     value_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
@@ -49,8 +54,13 @@ class IQL(ActorCritic):
 
     def __init__(self, config: IQLConfig, dataset: OfflineDataset) -> None:
         super().__init__(config, dataset)
-        self.add_network("actor", self.build_actor(), config.actor_optim,
-                         probe=lambda batch: self.actor.log_prob(*self.normalized_transitions(batch)[:2]))
+        if config.actor_head == "deterministic":
+            self.actor_policy = "bc-mse"
+            actor = self.build_actor(tanh_squash=True)
+        else:
+            actor = self.build_actor()
+        self.add_network("actor", actor, config.actor_optim,
+                         probe=lambda batch: self.actor_log_likelihood(*self.normalized_transitions(batch)[:2]))
         self.add_network("critic", self.build_critic(), config.critic_optim, target=True, probe=self.critic_probe())
         self.add_network("value", self.build_critic(config.value, with_action=False), config.value_optim,
                          probe=lambda batch: self.value(self.normalized_transitions(batch)[0]))
@@ -77,13 +87,19 @@ class IQL(ActorCritic):
 
         # actor: advantage-weighted regression onto the data's actions
         weights = advantage_weights(advantage.detach(), cfg.beta, cfg.max_weight)
-        actor_loss = -(weights * self.actor.log_prob(obs, actions)).mean()
+        actor_loss = -(weights * self.actor_log_likelihood(obs, actions)).mean()
         self.step("actor", actor_loss)
 
         return {
             "value_loss": value_loss.detach(), "critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
             "q": q.mean().detach(), "advantage": advantage.mean().detach(), "weight": weights.mean(),
         }
+
+    def actor_log_likelihood(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Per-sample log-likelihood of the data's actions (up to a constant for the deterministic head)."""
+        if self.config.actor_head == "deterministic":
+            return -(self.actor.mean_action(obs) - actions).square().sum(-1)
+        return self.actor.log_prob(obs, actions)
 
 
 __all__ = ["IQL", "IQLConfig", "advantage_weights"]

@@ -111,6 +111,7 @@ class OnlineAlgorithm(OfflineAlgorithm):
         self.starts = 0  # (re)starts of the env loop: seeds fresh episodes differently each time
         self._loop: EnvLoop | None = None
         self._resumed = False
+        self.warm_started = False  # started from a trained run: warm-up acts with the actor
         self._action_generator = torch.Generator().manual_seed(config.seed)
         self._finished: list[tuple[float, int]] = []
         self._last_env_log: tuple[float, int, int] | None = None  # (time, env steps, updates)
@@ -142,7 +143,8 @@ class OnlineAlgorithm(OfflineAlgorithm):
         loop = self._loop
         while self.env_steps < until_env_steps and not self.trainer.should_stop:
             n = loop.num_envs
-            actions = self.random_actions(n) if self.env_steps < self.config.warmup_steps else self.explore(loop.obs)
+            random = self.env_steps < self.config.warmup_steps and not self.warm_started
+            actions = self.random_actions(n) if random else self.explore(loop.obs)
             self.env_steps += loop.step(actions)
         finished = loop.drain()
         self.episodes_done += len(finished)

@@ -47,6 +47,8 @@ from genpolicy.models.policies import MLPPolicyConfig
 from genpolicy.trainers.actor_critic import LogScalar
 from genpolicy.trainers.base import OptimizerConfig
 from genpolicy.trainers.online.core import OnlineAlgorithm, OnlineConfig
+from genpolicy.trainers.online.rewards import make_reward_source
+from genpolicy.trainers.online.warm_start import WarmStart, load_warm_start
 from genpolicy.trainers.schedules import DormantMonitor, NetworkResets
 
 Reduction = Literal["min", "mean", "pessimistic"]
@@ -78,6 +80,10 @@ class SACConfig(OnlineConfig):
     target_kl: float = 0.25
     kl_weight_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
     dormant_every: int = 0  # updates between dormant-neuron measurements (0: off)
+    # Offline-to-online: a finished iql/cql/sac run directory whose actor, critics, temperature
+    # and reward scale this run starts from (warm_start.py); its critic architecture replaces
+    # ``critic``. Warm-up steps then act with that actor instead of at random.
+    init: str = ""
 
 
 class SAC(OnlineAlgorithm):
@@ -86,11 +92,23 @@ class SAC(OnlineAlgorithm):
 
     def __init__(self, config: SACConfig, env: Any, dataset: OfflineDataset | None = None) -> None:
         super().__init__(config, env, dataset)
-        self.add_network("actor", self.build_actor(), config.actor_optim,
+        start = load_warm_start(config.init) if config.init else None
+        if start is not None:
+            self.check_warm_start(start)
+            config.critic = start.critic_config
+            self.reward_source = make_reward_source(config.reward, config.reward_scale * start.reward_scale)
+            self.warm_started = True
+        self.add_network("actor", start.actor if start else self.build_actor(), config.actor_optim,
                          probe=lambda batch: self.actor.rsample(self.normalized(batch)[0]))
         self.add_network("critic", EnsembleCritic(self.obs_dim, self.act_dim, config.critic), config.critic_optim,
                          target=True, probe=lambda batch: self.critic(*self.normalized(batch)[:2]))
-        self.add_network("temperature", LogScalar(config.initial_temperature), config.temperature_optim)
+        temperature = start.temperature if start and start.temperature is not None else config.initial_temperature
+        self.add_network("temperature", LogScalar(temperature), config.temperature_optim)
+        if start is not None:
+            self.critic.load_state_dict(start.critic_state)
+            self.critic_target.load_state_dict(start.critic_target_state or start.critic_state)
+            print(f"init: actor and critics of the {start.algo} run {start.run_dir} (temperature {temperature:g}, "
+                  f"rewards x {start.reward_scale:.4g} as its critic saw them); warm-up acts with that actor")
         if config.optimistic_actor:
             self.add_network("explorer", self.build_actor(), config.actor_optim)
             self.add_network("kl_weight", LogScalar(1.0), config.kl_weight_optim)
@@ -98,6 +116,13 @@ class SAC(OnlineAlgorithm):
                                else -config.target_entropy_scale * float(self.act_dim))
 
     # ------------------------------------------------------------- building
+    def check_warm_start(self, start: WarmStart) -> None:
+        """The run to start from must act in this env: same observation and action sizes."""
+        config = start.actor.config
+        if (config.obs_dim, config.act_dim) != (self.obs_dim, self.act_dim):
+            raise ValueError(f"--init {start.run_dir}: its actor takes obs_dim={config.obs_dim}, act_dim={config.act_dim}; "
+                             f"{self.env_target.env_id} has obs_dim={self.obs_dim}, act_dim={self.act_dim}")
+
     def build_actor(self) -> Policy:
         settings = {**asdict(self.config.actor), **self.policy_fields(), "obs_horizon": 1, "pred_horizon": 1,
                     "action_horizon": 1, "obs_norm": "identity", "action_norm": "minmax"}
