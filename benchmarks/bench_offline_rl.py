@@ -141,6 +141,12 @@ def main() -> None:
         ten = ensemble_rate(CriticConfig(arch=arch, ensemble=10, **base))
         results[f"ensemble-{arch}"] = {"e2": two, "e10": ten, "cost_ratio": two / ten}
         print(f"critic {arch:6s} E=2 {two:7.1f} upd/s   E=10 {ten:7.1f} upd/s   cost 10 vs 2: {two / ten:.2f}x", flush=True)
+    # the same ensembles inside a whole IQL update (actor, value net, target copy, batch sampling)
+    for arch, base in (("mlp", {}), ("bronet", {"critic.arch": "bronet"})):
+        two = plain_rate("iql", dataset, args.updates // 2, **base, **{"critic.ensemble": 2})
+        ten = plain_rate("iql", dataset, args.updates // 2, **base, **{"critic.ensemble": 10})
+        results[f"iql-ensemble-{arch}"] = {"e2": two, "e10": ten, "cost_ratio": two / ten}
+        print(f"IQL update, {arch:6s} critics E=2 {two:7.1f} upd/s   E=10 {ten:7.1f} upd/s   cost 10 vs 2: {two / ten:.2f}x", flush=True)
 
     if args.d3rlpy_python:
         script = Path(tempfile.mkdtemp()) / "d3rlpy_iql.py"

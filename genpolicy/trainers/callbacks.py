@@ -171,7 +171,8 @@ class ProgressReport(L.Callback):
         if self._start is None:
             self._start = self._last_line = (now, done)
             rate = self._rate(self._first_step, now, done)
-            if now - self._first_step[0] > self.timing_s and rate:
+            # (an online learner's first step holds its random warm-up: no rate to extrapolate)
+            if now - self._first_step[0] > self.timing_s and rate and not getattr(algo, "online", False):
                 self._print_eta(algo, rate)
             return
         self._timed_steps += 1
