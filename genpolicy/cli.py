@@ -150,11 +150,18 @@ def cmd_collect(args: argparse.Namespace) -> None:
     from genpolicy.datasets.collect import collect
 
     if args.agent:  # a trained online agent (or its replay buffer) makes the dataset
-        from genpolicy.trainers.online.agents import collect_from_agent, collect_from_replay
+        from genpolicy.trainers.online.agents import collect_from_agent, collect_from_replay, collect_recipe
 
-        path = (collect_from_replay(args.agent, args.out, env=args.task, overwrite=args.overwrite) if args.replay else
-                collect_from_agent(args.agent, args.episodes, args.out, stochastic=args.stochastic, seed=args.seed,
-                                   env=args.task, overwrite=args.overwrite))
+        if args.recipe in ("mix", "stitch"):
+            raise CLIError(f"--recipe {args.recipe} makes data with a task's scripted expert, not with --agent")
+        if args.replay:
+            path = collect_from_replay(args.agent, args.out, env=args.task, overwrite=args.overwrite)
+        elif args.recipe:
+            path = collect_recipe(args.agent, args.recipe, args.episodes, args.out, seed=args.seed, env=args.task,
+                                  stochastic=args.stochastic, overwrite=args.overwrite)
+        else:
+            path = collect_from_agent(args.agent, args.episodes, args.out, stochastic=args.stochastic, seed=args.seed,
+                                      env=args.task, overwrite=args.overwrite)
         dataset = load_dataset(path)
         meta = dataset.metadata
         print(f"wrote {path}: {dataset.summary()}\nrecipe {meta['recipe']['name']} from {args.agent}: "
@@ -346,7 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=50, help="episodes (stitch: random-goal trips)")
     p.add_argument("--noise", type=float, default=0.0, help="std of Gaussian action noise (mix: of the noisy episodes)")
     p.add_argument("--mix", help="behaviour fractions, e.g. expert:0.1,noisy:0.3,random:0.6 (implies --recipe mix)")
-    p.add_argument("--recipe", choices=["expert", "mix", "stitch"], help="default: mix with --mix, else expert")
+    p.add_argument("--recipe", choices=["expert", "mix", "stitch", "random", "medium", "medium-replay", "medium-expert"],
+                   help="default: mix with --mix, else expert. With --agent RUN, D4RL's recipes from the run's evaluated "
+                        "snapshots: random, medium (a third of the way to the best return), medium-replay (the replay "
+                        "buffer up to medium), expert (the best snapshot), medium-expert")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")

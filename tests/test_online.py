@@ -393,3 +393,42 @@ def test_sac_starts_from_an_offline_iql_run(tmp_path, capsys):
         SAC(sac_config(init=str(tmp_path / "td3bc")), REACH)
     with pytest.raises(FileNotFoundError, match="no config.json"):
         SAC(sac_config(init=str(tmp_path / "nowhere")), REACH)
+
+
+def test_snapshot_picking_for_medium_and_expert(tmp_path):
+    from genpolicy.trainers.online.agents import Snapshot, pick_snapshot
+
+    snaps = [Snapshot(tmp_path / str(i), 100 * i, 100 * i, 100 * i, r) for i, r in enumerate([-20.0, 10.0, 35.0, 90.0, 80.0])]
+    assert pick_snapshot(snaps, "expert").updates == 300
+    # a third of the way from the floor -20 to the best 90 is 16.7: the 10.0 snapshot is closest
+    assert pick_snapshot(snaps, "medium").updates == 100
+    # a random reference of 60 moves the target to 70: the 80.0 snapshot
+    assert pick_snapshot(snaps, "medium", floor=60.0).updates == 400
+    with pytest.raises(ValueError, match="no snapshot has an evaluation"):
+        pick_snapshot([Snapshot(tmp_path, 1, 1, 1, None)], "medium")
+
+
+def test_d4rl_recipes_from_an_online_run(tmp_path, capsys):
+    from genpolicy.cli import main
+    from genpolicy.datasets import load_dataset
+
+    run = tmp_path / "run"
+    assert main(["fit", "sac", "--env", REACH, "--steps", "60", "--out", str(run), "--eval-episodes", "2", "--eval-every", "1",
+                 "--set", "warmup_steps=45", "--set", "batch_size=16", "--set", "actor.hidden_dims=[8]",
+                 "--set", "critic.hidden_dims=[8]", "--set", "updates_per_epoch=20"]) == 0
+    snapshots = sorted((run / "snapshots").glob("updates-*"))
+    assert [p.name for p in snapshots] == ["updates-000000020", "updates-000000040", "updates-000000060"]
+    for recipe in ("random", "medium", "expert", "medium-expert", "medium-replay"):
+        out = tmp_path / recipe
+        assert main(["collect", REACH, "--agent", str(run), "--recipe", recipe, "--episodes", "2", "--out", str(out)]) == 0
+        data = load_dataset(out)
+        meta = data.metadata["recipe"]
+        assert meta["name"] == recipe
+        if recipe in ("random", "medium", "expert"):
+            assert data.num_episodes == 2 and len(data) == 40
+        if recipe == "medium-expert":
+            assert data.num_episodes == 4 and {"medium", "expert"} <= set(meta)
+        if recipe == "medium-replay":  # the buffer up to the medium snapshot, nothing after it
+            assert len(data) == meta["snapshot_env_steps"] and meta["snapshot_updates"] in (20, 40, 60)
+    assert main(["collect", REACH, "--agent", str(run), "--recipe", "stitch", "--out", str(tmp_path / "bad")]) != 0
+    assert "scripted expert, not with --agent" in capsys.readouterr().err

@@ -148,17 +148,27 @@ class ReplayBuffer:
         start = self.position if self.size == self.capacity else 0
         return (start + torch.arange(self.size, device=self.device)) % self.capacity
 
-    def to_dataset(self, metadata: dict[str, Any] | None = None) -> OfflineDataset:
+    def to_dataset(self, metadata: dict[str, Any] | None = None, before: int | None = None) -> OfflineDataset:
         """The buffer as an `OfflineDataset` of whole episodes in insertion order.
 
         Vector envs interleave their episodes in the ring; here each episode's transitions are
         put back together, episodes ordered by when they started. An episode still running at
         the end is kept and ends in a truncation (the dataset's rule for an unfinished episode);
         one whose start was overwritten by the wrap-around starts where the buffer does.
+        ``before``: only the transitions added before that insertion count (the buffer "up to"
+        a point of training, D4RL's medium-replay); refused when some of them were overwritten.
         """
         if self.size == 0:
             raise ValueError("the replay buffer is empty")
         rows = self.chronological()
+        if before is not None:
+            oldest = int(self.order[rows[0]])
+            if oldest > 0:
+                raise ValueError(f"the replay buffer no longer holds its first {oldest} transitions (capacity "
+                                 f"{self.capacity}): it cannot give everything added before {before}")
+            rows = rows[self.order[rows] < before]
+            if len(rows) == 0:
+                raise ValueError(f"no transition was added before {before}")
         env_ids = self.env_ids[rows]
         ends = self.terminations[rows] | self.truncations[rows]
         episode_start = torch.empty_like(rows)  # insertion position of each row's episode start

@@ -81,7 +81,8 @@ class EvalCallback(L.Callback):
         metrics = self._evaluate(algo.export_policy(), step)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
-        self.history.append({"updates": step, **metrics})
+        online = {"env_steps": int(algo.env_steps)} if getattr(algo, "online", False) else {}
+        self.history.append({"updates": step, **online, **metrics})
         if trainer.default_root_dir:
             Path(trainer.default_root_dir, "eval_history.json").write_text(json.dumps(self.history, indent=2))
 

@@ -3,16 +3,29 @@
 * ``collect_from_agent(run, episodes, out)``: the run's exported policy acts in its env through
   the shared episode loop (`genpolicy.tasks.rollout.run_episodes`, episode ``i`` reset with
   ``seed + i``), deterministically (the tanh-Gaussian's mean) or stochastically (a draw from
-  it, seeded). D4RL's random / medium / expert recipes are this with different runs.
+  it, seeded).
 * ``collect_from_replay(run, out)``: the replay buffer of the run's last checkpoint, episodes
-  in insertion order (D4RL's medium-replay: "the buffer up to that checkpoint").
+  in insertion order.
+* ``collect_recipe(run, recipe, episodes, out)``: D4RL's recipes, one call each, from a run
+  trained with periodic evaluation (``fit ... --eval-every 1``), whose policy snapshots
+  (`PolicySnapshots`, ``RUN/snapshots/``) are matched to their evaluation returns:
 
-Both record the recipe, the run, its checkpoint's update and env-step counts in
-``metadata["recipe"]`` and write atomically through `write_minari_dataset`.
+  ``random``         uniform random actions in the run's env;
+  ``expert``         the snapshot with the best evaluation return;
+  ``medium``         the snapshot whose return is closest to a third of the way from the
+                     random reference (or the lowest evaluation) to the best;
+  ``medium-replay``  the replay buffer up to the medium snapshot, in insertion order;
+  ``medium-expert``  medium and expert episodes, as many of each.
+
+Every dataset records the recipe, the run, the snapshot (updates, env steps, evaluation
+return) or checkpoint in ``metadata["recipe"]`` and is written atomically through
+`write_minari_dataset`.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,29 +75,42 @@ def collect_from_agent(run: str | Path, episodes: int, out: str | Path, *, stoch
     run = Path(run)
     policy = load_policy(run)
     target = resolve_env(env, policy)
+    collected, spaces = _rollout(target, _Sampling(policy) if stochastic else policy, episodes, seed)
+    recipe = {"name": "agent", "stochastic": bool(stochastic), **_run_info(run)}
+    command = (f"genpolicy collect {target.name} --agent {run} --episodes {episodes} --seed {seed}"
+               + (" --stochastic" if stochastic else ""))
+    return _write(out, collected, target, recipe, seed, command, spaces, overwrite)
+
+
+def _rollout(target: Any, actor: Any, episodes: int, seed: int) -> tuple[list[dict], tuple[gym.Space, gym.Space]]:
+    """``episodes`` seeded episodes of ``actor`` as Minari episode dicts, and the env's spaces."""
     envs = make_vector_env(target.make_env, 1)
-    actor = _Sampling(policy) if stochastic else policy
     try:
-        with seeded_torch_rng(seed, policy.device):
+        device = getattr(actor, "device", torch.device("cpu"))
+        with seeded_torch_rng(seed, device):
             records, _ = run_episodes(envs, actor, episodes, seed, success_at="last", keep_observations=True,
                                       keep_transitions=True)
-        observation_space, action_space = envs.single_observation_space, envs.single_action_space
+        spaces = (envs.single_observation_space, envs.single_action_space)
     finally:
         envs.close()
     collected = [{**episode_dict(r), "seed": r.seed} for r in records]
+    for episode in collected:
+        episode.pop("success", None)
+    return collected, spaces
+
+
+def _write(out: str | Path, collected: list[dict], target: Any, recipe: dict, seed: int | None, command: str,
+           spaces: tuple[gym.Space, gym.Space], overwrite: bool) -> Path:
     returns = np.array([float(ep["rewards"].sum()) for ep in collected])
-    for ep in collected:
-        ep.pop("success", None)
-    recipe = {"name": "agent", "stochastic": bool(stochastic), **_run_info(run)}
-    metadata = _metadata(target, recipe, returns, seed, episodes,
-                         f"genpolicy collect {target.name} --agent {run} --episodes {episodes} --seed {seed}"
-                         + (" --stochastic" if stochastic else ""))
+    metadata = _metadata(target, recipe, returns, seed, len(collected), command)
     return write_minari_dataset(out, collected, env_id=target.env_id, metadata=metadata, overwrite=overwrite,
-                                observation_space=observation_space, action_space=action_space)
+                                observation_space=spaces[0], action_space=spaces[1])
 
 
-def collect_from_replay(run: str | Path, out: str | Path, *, env: Any = None, overwrite: bool = False) -> Path:
-    """The replay buffer of ``run``'s last checkpoint as a Minari dataset (episodes in order)."""
+def collect_from_replay(run: str | Path, out: str | Path, *, env: Any = None, overwrite: bool = False,
+                        before: int | None = None, recipe: dict | None = None) -> Path:
+    """The replay buffer of ``run``'s last checkpoint as a Minari dataset (episodes in order);
+    ``before``: only the transitions added before that count (medium-replay)."""
     run = Path(run)
     state = torch.load(run / LAST_CHECKPOINT, map_location="cpu", weights_only=False)
     if "online" not in state:
@@ -92,7 +118,10 @@ def collect_from_replay(run: str | Path, out: str | Path, *, env: Any = None, ov
     saved = state["online"]["buffer"]
     buffer = ReplayBuffer(saved["capacity"], saved["obs_dim"], saved["act_dim"], obs_layout=saved["obs_layout"])
     buffer.load_state_dict(saved)
-    data = buffer.to_dataset()
+    try:
+        data = buffer.to_dataset(before=before)
+    except ValueError as error:
+        raise ValueError(f"{run}: {error}") from None
     policy = load_policy(run) if (run / "policy").exists() else None
     target = resolve_env(env or _run_env(run), policy)
     probe = target.make_env()
@@ -107,11 +136,110 @@ def collect_from_replay(run: str | Path, out: str | Path, *, env: Any = None, ov
             "rewards": episode["rewards"].double().numpy(), "terminations": episode["terminations"].numpy(),
             "truncations": episode["truncations"].numpy(),
         })
-    returns = np.array([float(ep["rewards"].sum()) for ep in collected])
-    recipe = {"name": "replay", **_run_info(run)}
-    metadata = _metadata(target, recipe, returns, None, len(collected), f"genpolicy collect {target.name} --agent {run} --replay")
-    return write_minari_dataset(out, collected, env_id=target.env_id, metadata=metadata, overwrite=overwrite,
-                                observation_space=observation_space, action_space=action_space)
+    recipe = {**(recipe or {"name": "replay"}), **_run_info(run)}
+    command = f"genpolicy collect {target.name} --agent {run} " + (f"--recipe {recipe['name']}" if before is not None else "--replay")
+    return _write(out, collected, target, recipe, None, command, (observation_space, action_space), overwrite)
+
+
+# ------------------------------------------------------------------ D4RL recipes
+D4RL_RECIPES = ("random", "medium", "medium-replay", "expert", "medium-expert")
+
+
+@dataclass
+class Snapshot:
+    """A policy saved during an online run, with the evaluation made at the same update."""
+
+    path: Path
+    updates: int
+    env_steps: int
+    buffer_added: int
+    eval_return: float | None
+
+    def describe(self) -> dict[str, Any]:
+        return {"snapshot": str(self.path), "snapshot_updates": self.updates, "snapshot_env_steps": self.env_steps,
+                "snapshot_eval_return": self.eval_return}
+
+
+def list_snapshots(run: str | Path) -> list[Snapshot]:
+    """The run's snapshots, oldest first, each with the return of the evaluation at its update."""
+    run = Path(run)
+    history = run / "eval_history.json"
+    returns = {int(h["updates"]): float(h["eval/return"]) for h in json.loads(history.read_text())} if history.is_file() else {}
+    snapshots = []
+    for info_file in sorted((run / "snapshots").glob("updates-*/snapshot.json")):
+        info = json.loads(info_file.read_text())
+        snapshots.append(Snapshot(info_file.parent, int(info["updates"]), int(info["env_steps"]), int(info["buffer_added"]),
+                                  returns.get(int(info["updates"]))))
+    return snapshots
+
+
+def pick_snapshot(snapshots: list[Snapshot], level: str, floor: float | None = None) -> Snapshot:
+    """``expert``: the best evaluated snapshot. ``medium``: the one whose return is closest to
+    ``floor + (best - floor) / 3`` (``floor``: the random reference return, else the lowest
+    evaluation), the earliest on a tie."""
+    scored = [s for s in snapshots if s.eval_return is not None]
+    if not scored:
+        raise ValueError("no snapshot has an evaluation: train the run with periodic evaluation (fit ... --eval-every 1) "
+                         "and snapshots (the default snapshot_every=1)")
+    best = max(scored, key=lambda s: (s.eval_return, -s.updates))
+    if level == "expert":
+        return best
+    if level != "medium":
+        raise ValueError(f"unknown level {level!r}; expected 'medium' or 'expert'")
+    low = floor if floor is not None else min(s.eval_return for s in scored)
+    target = low + (best.eval_return - low) / 3.0
+    return min(scored, key=lambda s: (abs(s.eval_return - target), s.updates))
+
+
+class _UniformRandom:
+    """Uniform random actions from the env's bounds, seeded."""
+
+    def __init__(self, action_space: gym.spaces.Box, seed: int) -> None:
+        self.low, self.high = np.asarray(action_space.low), np.asarray(action_space.high)
+        self.rng = np.random.default_rng(seed)
+
+    def reset(self, mask: Any = None) -> None:
+        pass
+
+    def act(self, obs: Any) -> np.ndarray:
+        n = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
+        return self.rng.uniform(self.low, self.high, size=(n, *self.low.shape)).astype(np.float32)
+
+
+def collect_recipe(run: str | Path, recipe: str, episodes: int, out: str | Path, *, seed: int = 0, env: Any = None,
+                   stochastic: bool = False, overwrite: bool = False) -> Path:
+    """One of D4RL's recipes (`D4RL_RECIPES`) from the online run ``run``."""
+    if recipe not in D4RL_RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; known: {', '.join(D4RL_RECIPES)}")
+    run = Path(run)
+    final = load_policy(run) if (run / "policy").exists() else None
+    target = resolve_env(env or _run_env(run), final)
+    command = f"genpolicy collect {target.name} --agent {run} --recipe {recipe} --episodes {episodes} --seed {seed}"
+    about = {"name": recipe, "run": str(run), "stochastic": bool(stochastic)}
+    if recipe == "random":
+        probe = target.make_env()
+        action_space = probe.action_space
+        probe.close()
+        collected, spaces = _rollout(target, _UniformRandom(action_space, seed), episodes, seed)
+        return _write(out, collected, target, {"name": "random", "run": str(run)}, seed, command, spaces, overwrite)
+    snapshots = list_snapshots(run)
+    medium = pick_snapshot(snapshots, "medium", target.ref_min_score) if recipe.startswith("medium") else None
+    expert = pick_snapshot(snapshots, "expert") if recipe.endswith("expert") else None
+    if recipe == "medium-replay":
+        return collect_from_replay(run, out, env=env, overwrite=overwrite, before=medium.buffer_added,
+                                   recipe={"name": recipe, **medium.describe()})
+
+    def roll(snapshot: Snapshot, offset: int) -> tuple[list[dict], Any]:
+        policy = load_policy(snapshot.path)
+        return _rollout(target, _Sampling(policy) if stochastic else policy, episodes, seed + offset)
+
+    collected: list[dict] = []
+    for level, snapshot, offset in (("medium", medium, 0), ("expert", expert, 1_000_003)):
+        if snapshot is not None:
+            episodes_of, spaces = roll(snapshot, offset)
+            collected += episodes_of
+            about[level] = snapshot.describe()
+    return _write(out, collected, target, about, seed, command, spaces, overwrite)
 
 
 def _run_env(run: Path) -> str | None:
@@ -142,4 +270,5 @@ def _metadata(target: Any, recipe: dict, returns: np.ndarray, seed: int | None, 
     return {k: v for k, v in metadata.items() if v is not None}
 
 
-__all__ = ["collect_from_agent", "collect_from_replay"]
+__all__ = ["D4RL_RECIPES", "Snapshot", "collect_from_agent", "collect_from_replay", "collect_recipe",
+           "list_snapshots", "pick_snapshot"]

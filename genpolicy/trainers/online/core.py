@@ -60,6 +60,9 @@ class OnlineConfig(AlgoConfig):
     reward: str = "env"  # reward source (rewards.py)
     reward_scale: float = 1.0
     env_log_every: int = 1_000  # env steps between env/ log rows (rows come only when an episode ended)
+    # Save the exported policy every N epochs under RUN/snapshots/ (0: never): the D4RL
+    # recipes of `collect --agent RUN --recipe medium|medium-replay|medium-expert` pick from them.
+    snapshot_every: int = 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -228,7 +231,10 @@ class OnlineAlgorithm(OfflineAlgorithm):
             self._loop = None
 
     def configure_callbacks(self) -> list[L.Callback]:
-        return [OnlineProgress()]
+        callbacks: list[L.Callback] = [OnlineProgress()]
+        if self.config.snapshot_every > 0:
+            callbacks.append(PolicySnapshots(self.config.snapshot_every))
+        return callbacks
 
     # ------------------------------------------------------------ checkpoint
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -289,4 +295,33 @@ class OnlineProgress(L.Callback):
         return {}
 
 
-__all__ = ["OnlineAlgorithm", "OnlineConfig", "OnlineProgress"]
+
+
+class PolicySnapshots(L.Callback):
+    """Every ``every`` epochs, save the exported policy to ``RUN/snapshots/updates-<N>/`` with
+    ``snapshot.json`` (updates, env steps, transitions added to the replay buffer so far), so a
+    dataset can later be rolled out by the agent *as it was* at a given point (D4RL's medium
+    policy) and cut from the replay buffer up to that point (medium-replay). Rank 0 only."""
+
+    DIRECTORY = "snapshots"
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = every
+
+    def on_train_epoch_end(self, trainer: L.Trainer, algo: Any) -> None:
+        from genpolicy.trainers.callbacks import _at_epoch_boundary
+
+        epoch = trainer.current_epoch + 1
+        if (epoch % self.every and epoch != trainer.max_epochs) or not trainer.is_global_zero or not _at_epoch_boundary(algo):
+            return
+        import json
+        from pathlib import Path
+
+        updates = int(algo.num_updates)
+        directory = Path(trainer.default_root_dir, self.DIRECTORY, f"updates-{updates:09d}")
+        algo.export_policy().save(directory)
+        info = {"updates": updates, "env_steps": int(algo.env_steps), "buffer_added": int(algo.buffer.added)}
+        (directory / "snapshot.json").write_text(json.dumps(info))
+
+
+__all__ = ["OnlineAlgorithm", "OnlineConfig", "OnlineProgress", "PolicySnapshots"]
