@@ -51,6 +51,7 @@ ALGOS: dict[str, tuple[str, dict, int, int]] = {
     # converge on hopper at 0.005 (README).
     "iql-tau0.05": ("iql", {"tau": 0.05}, 10_000, 20_000),
     "cql-tau0.05": ("cql", {"num_samples": 4, "tau": 0.05}, 4_000, 6_000),
+    "cql-tau0.05-8k": ("cql", {"num_samples": 4, "tau": 0.05}, 8_000, 12_000),
 }
 
 
