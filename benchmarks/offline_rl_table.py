@@ -144,7 +144,7 @@ def plot_curves(results: list[dict], path: Path) -> None:
         ax.set_xlabel("updates")
         ax.set_ylabel("normalized score")
         ax.grid(alpha=0.3)
-    axes[0][0].legend()
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
