@@ -35,6 +35,9 @@ DATASETS: dict[str, tuple[list[str] | Path, str]] = {
     "pendulum-mix": (["pendulum", "--mix", "expert:0.1,noisy:0.3,random:0.6", "--noise", "1.0", "--episodes", "200"], "pendulum"),
     "maze2d-umaze-stitch": (["pointmaze-umaze", "--recipe", "stitch", "--episodes", "3000", "--noise", "0.1"], "maze2d-umaze"),
     "hopper-medium": (SHARED / "hopper-medium-v5.hdf5", "Hopper-v5"),
+    # made by genpolicy's own SAC agents with the D4RL recipes (README "Agents make datasets")
+    "hopper-sac-medium-replay": (REPO / "runs/agents/data/hopper-sac-medium-replay", "Hopper-v5"),
+    "halfcheetah-sac-medium-replay": (REPO / "runs/agents/data/halfcheetah-sac-medium-replay", "HalfCheetah-v5"),
 }
 
 # algorithm -> (registered name, config values, updates on the built-in sets, on hopper)
@@ -80,7 +83,8 @@ def run_one(dataset_name: str, algo_name: str, seed: int, out: Path, eval_episod
     env = DATASETS[dataset_name][1]
     data.metadata.setdefault("env_id", env)
     name, values, steps_small, steps_hopper = ALGOS[algo_name]
-    steps = steps_hopper if dataset_name.startswith("hopper") else steps_small
+    locomotion = DATASETS[dataset_name][1] in ("Hopper-v5", "HalfCheetah-v5")
+    steps = steps_hopper if locomotion else steps_small
     chunk = 50
     per_epoch = max(chunk, steps // evals // chunk * chunk)
     algo_class, config_class, variant = get_algorithm(name)
@@ -153,7 +157,8 @@ def plot_curves(results: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/offline_rl")
-    parser.add_argument("--datasets", nargs="*", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--datasets", nargs="*", default=["pendulum-mix", "maze2d-umaze-stitch", "hopper-medium"],
+                        choices=list(DATASETS), help="the *-sac-* sets need the agents' datasets (README)")
     parser.add_argument("--algos", nargs="*", default=list(ALGOS), choices=list(ALGOS))
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--eval-episodes", type=int, default=10)
