@@ -432,3 +432,15 @@ def test_d4rl_recipes_from_an_online_run(tmp_path, capsys):
             assert len(data) == meta["snapshot_env_steps"] and meta["snapshot_updates"] in (20, 40, 60)
     assert main(["collect", REACH, "--agent", str(run), "--recipe", "stitch", "--out", str(tmp_path / "bad")]) != 0
     assert "scripted expert, not with --agent" in capsys.readouterr().err
+
+
+def test_bro_started_from_a_run_explores_in_the_actors_units(tmp_path):
+    collector = fit(SAC(sac_config(steps=10, updates_per_epoch=10, warmup_steps=200), REACH), tmp_path / "collect", progress_bar=False)
+    from genpolicy.trainers import IQL, IQLConfig
+
+    small = {"steps": 20, "updates_per_step": 10, "updates_per_epoch": 20, "batch_size": 32,
+             "actor": {"hidden_dims": [16]}, "critic": {"hidden_dims": [16]}}
+    fit(IQL(build_config(IQLConfig, small), collector.buffer.to_dataset()), tmp_path / "iql", progress_bar=False)
+    algo = SAC(sac_config(init=str(tmp_path / "iql"), optimistic_actor=True), REACH)
+    for key, value in algo.actor.state_dict().items():
+        assert torch.equal(value, algo.explorer.state_dict()[key]), key  # normalizers included

@@ -32,6 +32,7 @@ this implementation's, not checked against the BRO code).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -110,7 +111,9 @@ class SAC(OnlineAlgorithm):
             print(f"init: actor and critics of the {start.algo} run {start.run_dir} (temperature {temperature:g}, "
                   f"rewards x {start.reward_scale:.4g} as its critic saw them); warm-up acts with that actor")
         if config.optimistic_actor:
-            self.add_network("explorer", self.build_actor(), config.actor_optim)
+            # the explorer acts on the actor's normalized units: a started run's explorer is a
+            # copy of the started actor (same normalizers), a fresh run's a fresh actor
+            self.add_network("explorer", copy.deepcopy(start.actor) if start else self.build_actor(), config.actor_optim)
             self.add_network("kl_weight", LogScalar(1.0), config.kl_weight_optim)
         self.target_entropy = (config.target_entropy if config.target_entropy is not None
                                else -config.target_entropy_scale * float(self.act_dim))
