@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +27,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from genpolicy.bench import synthetic_dataset
+from genpolicy.bench import run_peer_script, synthetic_dataset
 from genpolicy.config import build_config
 from genpolicy.models.critics import CriticConfig, EnsembleCritic
 from genpolicy.trainers import get_algorithm
@@ -148,18 +146,12 @@ def main() -> None:
         results[f"iql-ensemble-{arch}"] = {"e2": two, "e10": ten, "cost_ratio": two / ten}
         print(f"IQL update, {arch:6s} critics E=2 {two:7.1f} upd/s   E=10 {ten:7.1f} upd/s   cost 10 vs 2: {two / ten:.2f}x", flush=True)
 
-    if args.d3rlpy_python:
-        script = Path(tempfile.mkdtemp()) / "d3rlpy_iql.py"
-        script.write_text(D3RLPY_SCRIPT)
-        proc = subprocess.run([args.d3rlpy_python, str(script), args.data, str(args.updates), str(threads)],
-                              capture_output=True, text=True, cwd=script.parent)
-        if proc.returncode != 0:
-            print(proc.stderr[-2000:], file=sys.stderr)
-        else:
-            theirs = json.loads(proc.stdout.strip().splitlines()[-1])["updates_per_s"]
-            ours = results.get("iql", {}).get("lightning") or lightning_rate("iql", dataset, args.updates)
-            results["d3rlpy-iql"] = {"d3rlpy": theirs, "genpolicy": ours, "ratio": ours / theirs}
-            print(f"IQL      d3rlpy {theirs:7.1f} upd/s   genpolicy {ours:7.1f} upd/s   ratio {ours / theirs:.2f}x")
+    peer = run_peer_script(args.d3rlpy_python, D3RLPY_SCRIPT, [args.data, args.updates, threads]) if args.d3rlpy_python else None
+    if peer is not None:
+        theirs = peer["updates_per_s"]
+        ours = results.get("iql", {}).get("lightning") or lightning_rate("iql", dataset, args.updates)
+        results["d3rlpy-iql"] = {"d3rlpy": theirs, "genpolicy": ours, "ratio": ours / theirs}
+        print(f"IQL      d3rlpy {theirs:7.1f} upd/s   genpolicy {ours:7.1f} upd/s   ratio {ours / theirs:.2f}x")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")

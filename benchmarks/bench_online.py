@@ -29,6 +29,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from genpolicy.bench import run_peer_script
 from genpolicy.config import build_config
 from genpolicy.trainers import get_algorithm
 from genpolicy.trainers.online.env_loop import EnvLoop, make_online_envs
@@ -160,18 +161,11 @@ def main() -> None:
           f"{bro.env_rate:6.1f} env steps/s   env share {bro.env_share:.0%}", flush=True)
 
     python = Path(args.sb3_python) if args.sb3_python else (make_sb3_venv(Path(args.make_sb3_venv)) if args.make_sb3_venv else None)
-    if python is not None:
-        script = Path(tempfile.mkdtemp()) / "sb3_sac.py"
-        script.write_text(SB3_SCRIPT)
-        proc = subprocess.run([str(python), str(script), args.env, str(args.updates), str(WARMUP), str(threads)],
-                              capture_output=True, text=True, cwd=script.parent)
-        if proc.returncode != 0:
-            print(proc.stderr[-2000:], file=sys.stderr)
-        else:
-            theirs = json.loads(proc.stdout.strip().splitlines()[-1])["env_steps_per_s"]
-            ours = best.env_rate
-            results["sb3-sac"] = {"sb3": theirs, "genpolicy": ours, "ratio": ours / theirs}
-            print(f"SAC      SB3 {theirs:7.1f} env steps/s   genpolicy {ours:7.1f} env steps/s   ratio {ours / theirs:.2f}x")
+    peer = run_peer_script(python, SB3_SCRIPT, [args.env, args.updates, WARMUP, threads]) if python is not None else None
+    if peer is not None:
+        theirs, ours = peer["env_steps_per_s"], best.env_rate
+        results["sb3-sac"] = {"sb3": theirs, "genpolicy": ours, "ratio": ours / theirs}
+        print(f"SAC      SB3 {theirs:7.1f} env steps/s   genpolicy {ours:7.1f} env steps/s   ratio {ours / theirs:.2f}x")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")

@@ -8,6 +8,7 @@ hooks, logging, checkpointing (once per epoch), and our chunked ``updates_per_st
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from dataclasses import dataclass
 
 import lightning as L
@@ -97,3 +98,21 @@ def bench_train(updates: int = 3000, updates_per_step: int = 50, run_dir: str = 
         plain.append(plain_loop_updates_per_s(config, dataset, updates))
         lightning.append(lightning_updates_per_s(config, dataset, run_dir))
     return TrainBenchResult(max(plain), max(lightning))
+
+
+def run_peer_script(python: str | Path, source: str, args: list[str]) -> dict | None:
+    """Run a peer library's benchmark ``source`` with the ``python`` of its own venv (a peer is
+    never a genpolicy dependency) and return the JSON of its last stdout line, or ``None``
+    after printing its error when it failed."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    script = Path(tempfile.mkdtemp()) / "peer_benchmark.py"
+    script.write_text(source)
+    proc = subprocess.run([str(python), str(script), *map(str, args)], capture_output=True, text=True, cwd=script.parent)
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
