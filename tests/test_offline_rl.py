@@ -150,6 +150,31 @@ def test_soft_update_lerps_parameters_and_copies_buffers():
     assert target.running_mean.tolist() == [5.0, 5.0]
 
 
+def test_frozen_critic_passes_the_same_actor_gradient_and_computes_none_of_its_own():
+    config = build_config(TD3BCConfig, {"batch_size": 16, "critic.hidden_dims": [16], "actor.hidden_dims": [16]})
+    torch.manual_seed(0)
+    algo = TD3BC(config, bandit(64))
+    obs = torch.randn(16, algo.dataset.obs_dim)
+
+    def actor_gradients(freeze: bool) -> list[torch.Tensor]:
+        algo.zero_grad(set_to_none=True)
+        actions = algo.actor.mean_action(obs)
+        if freeze:
+            with algo.frozen("critic"):
+                q = algo.critic.q_value(obs, actions)
+        else:
+            q = algo.critic.q_value(obs, actions)
+        (-q.mean()).backward()
+        return [p.grad.clone() for p in algo.actor.parameters()]
+
+    plain = actor_gradients(False)
+    assert all(p.grad is not None for p in algo.critic.parameters())
+    frozen = actor_gradients(True)
+    assert all(torch.allclose(a, b) for a, b in zip(plain, frozen))
+    assert all(p.grad is None for p in algo.critic.parameters())  # no weight gradient computed
+    assert all(p.requires_grad for p in algo.critic.parameters())  # and trainable again after the block
+
+
 def test_dormant_fraction_and_redo_recycling():
     torch.manual_seed(0)
     critic = EnsembleCritic(2, 1, CriticConfig(ensemble=2, hidden_dims=[16]))

@@ -11,6 +11,21 @@ from torch import distributions as D
 from torch import nn
 
 
+# Activations by config name. Mish is the default of genpolicy's imitation policies (as in
+# Diffusion Policy); ReLU is what SAC-style actors use, and on a CPU it is ~30x cheaper than
+# Mish (no vectorized Mish kernel: ~0.27 ms forward for a 256 x 256 batch, against ~0.01 ms).
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "mish": nn.Mish, "relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "elu": nn.ELU, "tanh": nn.Tanh,
+}
+
+
+def activation_class(name: str) -> type[nn.Module]:
+    """The ``nn.Module`` class of activation ``name`` (a clear error naming the choices)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
 def mlp(
     in_dim: int,
     hidden_dims: Sequence[int],

@@ -17,7 +17,7 @@ from torch import distributions as D
 from torch import nn
 
 from genpolicy.models.base import Policy, PolicyConfig, register_policy
-from genpolicy.models.nets import ChunkGMMHead, mlp
+from genpolicy.models.nets import ChunkGMMHead, activation_class, mlp
 
 _LOG_STD_MIN, _LOG_STD_MAX = -5.0, 2.0
 
@@ -28,6 +28,7 @@ class MLPPolicyConfig(PolicyConfig):
     dropout: float = 0.0
     layer_norm: bool = False
     tanh_squash: bool = False  # mse head: bound actions to [-1, 1] (actor-critic; action_norm minmax)
+    activation: str = "mish"  # hidden-layer activation (nets.ACTIVATIONS); SAC's actor uses relu
 
 
 class _MLPPolicy(Policy):
@@ -39,7 +40,8 @@ class _MLPPolicy(Policy):
 
     def build_net(self, in_dim: int) -> nn.Module:
         c = self.config
-        return mlp(in_dim, c.hidden_dims, self.net_output_dim(), layer_norm=c.layer_norm, dropout=c.dropout)
+        return mlp(in_dim, c.hidden_dims, self.net_output_dim(), activation=activation_class(c.activation),
+                   layer_norm=c.layer_norm, dropout=c.dropout)
 
     def net_output_dim(self) -> int:
         return self.config.pred_horizon * self.output_size()
@@ -145,10 +147,12 @@ class GMMPolicy(_MLPPolicy):
 
     def build_net(self, in_dim: int) -> nn.Module:
         c = self.config
-        trunk = mlp(in_dim, c.hidden_dims[:-1], c.hidden_dims[-1], layer_norm=c.layer_norm, dropout=c.dropout)
+        activation = activation_class(c.activation)
+        trunk = mlp(in_dim, c.hidden_dims[:-1], c.hidden_dims[-1], activation=activation, layer_norm=c.layer_norm,
+                    dropout=c.dropout)
         self.head = ChunkGMMHead(c.hidden_dims[-1], c.pred_horizon * c.act_dim, c.num_modes, c.min_std)
         self.head.spread_means_()
-        return nn.Sequential(trunk, nn.Mish())
+        return nn.Sequential(trunk, activation())
 
     def distribution(self, obs_norm: torch.Tensor) -> D.MixtureSameFamily:
         return self.head(self._trunk(obs_norm))

@@ -95,7 +95,8 @@ class CQL(ActorCritic):
         temperature_loss = -(self.temperature.log_value * (log_probs.detach() + self.target_entropy)).mean()
         self.step("temperature", temperature_loss)
         alpha = self.temperature().detach()
-        q_new = self.critic.q_value(obs, new_actions).min(0).values
+        with self.frozen("critic"):
+            q_new = self.critic.q_value(obs, new_actions).min(0).values
         actor_loss = (alpha * log_probs - q_new).mean()
         self.step("actor", actor_loss)
 

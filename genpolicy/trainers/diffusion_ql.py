@@ -83,7 +83,9 @@ class DiffusionQL(ActorCritic):
 
         # actor: denoising (stay on the data) + normalized Q (improve within it)
         bc_loss = self.actor.loss(obs[:, None], actions[:, None], generator=self.generator)["loss"]
-        new_q = self.critic.q_value(obs, self._sample_actions(self.actor, obs))
+        new_actions = self._sample_actions(self.actor, obs)
+        with self.frozen("critic"):
+            new_q = self.critic.q_value(obs, new_actions)
         members = new_q.shape[0]  # the member pair rotates with the update index (resume-exact)
         j, other = self.update_index % members, (self.update_index + 1) % members
         q_loss = -new_q[j].mean() / new_q[other].abs().mean().detach()

@@ -60,7 +60,8 @@ class TD3BC(ActorCritic):
 
         if self.update_index % cfg.policy_delay == 0:
             policy_actions = self.actor.mean_action(obs)
-            q_policy = self.critic.q_value(obs, policy_actions)[0]
+            with self.frozen("critic"):
+                q_policy = self.critic.q_value(obs, policy_actions)[0]
             scale = cfg.alpha / q_policy.abs().mean().detach()
             bc_loss = F.mse_loss(policy_actions, actions)
             actor_loss = -scale * q_policy.mean() + bc_loss

@@ -60,7 +60,8 @@ class SACConfig(OnlineConfig):
     batch_size: int = 256
     gamma: float = 0.99
     tau: float = 0.005
-    actor: MLPPolicyConfig = field(default_factory=MLPPolicyConfig)
+    # ReLU as in SAC, SB3 and the BRO code (and ~30x cheaper than Mish on a CPU core)
+    actor: MLPPolicyConfig = field(default_factory=lambda: MLPPolicyConfig(activation="relu"))
     actor_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
     critic: CriticConfig = field(default_factory=CriticConfig)
     critic_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
@@ -190,7 +191,8 @@ class SAC(OnlineAlgorithm):
 
         # actor
         new_actions, log_probs = self.actor.rsample(obs)
-        q_new = reduce_ensemble(self.critic.q_value(obs, new_actions), cfg.actor_reduction, cfg.pessimism)
+        with self.frozen("critic"):
+            q_new = reduce_ensemble(self.critic.q_value(obs, new_actions), cfg.actor_reduction, cfg.pessimism)
         actor_loss = (alpha * log_probs - q_new).mean()
         self.step("actor", actor_loss)
 
@@ -212,8 +214,9 @@ class SAC(OnlineAlgorithm):
         ``target_kl`` and shrinks below it (``L_w = -log w (KL - target_kl)``)."""
         cfg = self.config
         actions, log_probs = self.explorer.rsample(obs)
-        upper = reduce_ensemble(self.critic.q_value(obs, actions), "pessimistic", -cfg.optimism)
-        kl = log_probs - self.actor.log_prob(obs, actions)
+        with self.frozen("critic", "actor"):
+            upper = reduce_ensemble(self.critic.q_value(obs, actions), "pessimistic", -cfg.optimism)
+            kl = log_probs - self.actor.log_prob(obs, actions)
         weight = self.kl_weight().detach()
         explorer_loss = (weight * kl - upper).mean()
         self.step("explorer", explorer_loss)
