@@ -74,6 +74,36 @@ def test_signal_stops_within_an_update_and_resume_is_exact(tmp_path, signum):
         assert torch.equal(weights(resumed)[key], value), key
 
 
+class SignalAfterStep(SignalAt):
+    """Sends ``signum`` once Lightning step ``batch`` has ended and every own callback has seen it:
+    the stop comes between two steps, not inside an update chunk."""
+
+    def on_train_batch_start(self, *args) -> None:
+        pass
+
+    def on_train_batch_end(self, trainer, algo, outputs, batch, batch_idx) -> None:
+        if not self.sent and trainer.global_step // 10 >= self.batch:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("batch", [15, 17])
+def test_signal_between_steps_of_the_last_epoch_resumes_to_the_end(tmp_path, batch):
+    """A stop between two steps (not inside an update chunk) ends Lightning's epoch early and
+    the checkpoint is written at that epoch's end (at an epoch boundary: 150; inside the last
+    epoch: 170). Resuming must still finish the last epoch, bit for bit as an uninterrupted run,
+    not take the cut-short epoch for a finished one."""
+    reference = fit(tiny_bc(), tmp_path / "reference", progress_bar=False)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingStopped) as stopped:
+        fit(tiny_bc(), run, progress_bar=False, callbacks=[SignalAfterStep(signal.SIGTERM, batch=batch)])
+    assert stopped.value.updates == batch * 10 and stopped.value.signum == signal.SIGTERM
+    resumed = fit(tiny_bc(), run, progress_bar=False)
+    assert int(resumed.num_updates) == 200
+    for key, value in weights(reference).items():
+        assert torch.equal(weights(resumed)[key], value), key
+
+
 def test_resume_with_more_steps_trains_on(tmp_path):
     first = fit(tiny_bc(steps=100), tmp_path, progress_bar=False)
     assert int(first.num_updates) == 100
