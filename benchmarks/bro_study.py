@@ -127,9 +127,11 @@ def summarize(out: Path, envs: list[str]) -> str:
                          f"{returns[:, -1].mean():.0f} ± {returns[:, -1].std():.0f} | {np.mean([r['train_seconds'] for r in rows]):.0f} |")
             axes[0][column].plot(steps, returns.mean(0), label=variant)
             axes[0][column].fill_between(steps, returns.mean(0) - returns.std(0), returns.mean(0) + returns.std(0), alpha=0.2)
-            dormant = rows[0]["dormant"]
-            if dormant:
-                axes[1][column].plot([d[0] for d in dormant], [d[1] for d in dormant], label=f"{variant} (seed {rows[0]['seed']})")
+            d_length = min(len(r["dormant"]) for r in rows)
+            if d_length:
+                d_steps = [rows[0]["dormant"][i][0] for i in range(d_length)]
+                d_mean = np.mean([[r["dormant"][i][1] for i in range(d_length)] for r in rows], axis=0)
+                axes[1][column].plot(d_steps, d_mean, label=variant)
             for reset in rows[0]["resets"]:
                 for ax in axes[:, column]:
                     ax.axvline(reset["reset_env_step"], color="grey", lw=0.6, ls=":")
@@ -143,6 +145,34 @@ def summarize(out: Path, envs: list[str]) -> str:
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=120)
     plt.close(fig)
+    return "\n".join(lines) + "\n\n" + reset_table(results, envs)
+
+
+def reset_table(results: list[dict], envs: list[str]) -> str:
+    """Return and critic dormant fraction at the last measurement before and the first after
+    each reset point, mean ± std over seeds; variants without resets are read at the same env
+    steps (what the reset changed against what the same run would have had)."""
+    points = sorted({r["reset_env_step"] for row in results for r in row["resets"]})
+    lines = ["| env | variant | reset at | return before | return after | dormant before | dormant after |",
+             "|---|---|---|---|---|---|---|"]
+
+    def cell(values: list) -> str:
+        values = [v for v in values if v is not None]
+        if not values:
+            return "-"
+        digits = 3 if max(abs(v) for v in values) < 1 else 0  # fractions vs returns
+        return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+    for env in envs:
+        for variant in VARIANTS:
+            rows = [r for r in results if r["env"] == env and r["variant"] == variant]
+            for at in points:
+                around = [around_resets([tuple(h) for h in r["history"]], [tuple(d) for d in r["dormant"]], [at])[0] for r in rows]
+                if not around:
+                    continue
+                lines.append(f"| {env} | {variant}{'' if rows[0]['resets'] else ' (no reset)'} | {at} | "
+                             f"{cell([a['return_before'] for a in around])} | {cell([a['return_after'] for a in around])} | "
+                             f"{cell([a['dormant_before'] for a in around])} | {cell([a['dormant_after'] for a in around])} |")
     return "\n".join(lines)
 
 
