@@ -7,7 +7,10 @@ episodes with the exported actor):
 * ``init``: `genpolicy fit sac --env ENV --init RUN` (actor, critics, reward scale of the
   offline run; warm-up acts with that actor);
 * ``init+data``: the same with the offline data mixed into every batch half and half (RLPD's
-  symmetric sampling; ``--data``).
+  symmetric sampling; ``--data``);
+* ``init+critic-warmup``: ``init`` whose first ``--critic-warmup`` updates train only the
+  critics (``--set critic_warmup_updates=N``), against the dip when the actor climbs an
+  offline critic at once.
 
     .venv/bin/python benchmarks/offline_to_online.py --env Hopper-v5 --init runs/iql-hopper \
         --data ../shared/data/hopper-medium-v5.hdf5 --env-steps 25000 --out runs/offline_to_online
@@ -44,6 +47,8 @@ def run_one(variant: str, args: argparse.Namespace, seed: int) -> dict:
               "updates_per_epoch": args.eval_every, "log_every": args.eval_every}
     if variant != "scratch":
         values["init"] = args.init
+    if variant == "init+critic-warmup":
+        values["critic_warmup_updates"] = args.critic_warmup
     config = build_config(config_class, values)
     dataset = load_dataset(args.data) if variant == "init+data" else None
     torch.manual_seed(seed)
@@ -75,7 +80,8 @@ def summarize(out: Path, variants: list[str]) -> str:
             continue
         stat = {k: np.array([r[k] for r in rows]) for k in ("start", "last", "best", "train_seconds")}
         lines.append(f"| {variant} | {len(rows)} | {rows[0]['env_steps']} | {stat['start'].mean():.1f} | "
-                     f"{stat['last'].mean():.1f} ± {stat['last'].std():.1f} | {stat['best'].mean():.1f} | {stat['train_seconds'].mean():.0f} |")
+                     f"{stat['last'].mean():.1f} ± {stat['last'].std():.1f} | {stat['best'].mean():.1f} ± {stat['best'].std():.1f} | "
+                     f"{stat['train_seconds'].mean():.0f} |")
         length = min(len(r["history"]) for r in rows)
         steps = [rows[0]["history"][i][0] for i in range(length)]
         scores = np.array([[r["history"][i][1] for i in range(length)] for r in rows], dtype=float)
@@ -103,7 +109,8 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=2_500, help="updates (= env steps at replay ratio 1)")
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
-    parser.add_argument("--variants", nargs="*", default=["scratch", "init", "init+data"])
+    parser.add_argument("--variants", nargs="*", default=["scratch", "init", "init+data", "init+critic-warmup"])
+    parser.add_argument("--critic-warmup", type=int, default=2_500, help="critic-only updates (init+critic-warmup)")
     parser.add_argument("--out", default="runs/offline_to_online")
     parser.add_argument("--summary-only", action="store_true")
     args = parser.parse_args()

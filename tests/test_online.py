@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import csv
 import math
 
@@ -393,6 +395,20 @@ def test_sac_starts_from_an_offline_iql_run(tmp_path, capsys):
         SAC(sac_config(init=str(tmp_path / "td3bc")), REACH)
     with pytest.raises(FileNotFoundError, match="no config.json"):
         SAC(sac_config(init=str(tmp_path / "nowhere")), REACH)
+
+
+def test_critic_warmup_updates_train_only_the_critic_first(tmp_path):
+    torch.manual_seed(0)
+    algo = SAC(sac_config(steps=40, updates_per_epoch=20, critic_warmup_updates=40), REACH)
+    actor, critic = copy.deepcopy(algo.actor.state_dict()), copy.deepcopy(algo.critic.state_dict())
+    temperature = algo.temperature().item()
+    fit(algo, tmp_path, progress_bar=False)
+    assert all(torch.equal(v, algo.actor.state_dict()[k]) for k, v in actor.items())
+    assert algo.temperature().item() == temperature
+    assert not all(torch.equal(v, algo.critic.state_dict()[k]) for k, v in critic.items())
+    # past the warm-up (here: the same run resumed for more updates) the actor learns too
+    resumed = fit(SAC(sac_config(steps=60, updates_per_epoch=20, critic_warmup_updates=40), REACH), tmp_path, progress_bar=False)
+    assert not all(torch.equal(v, resumed.actor.state_dict()[k]) for k, v in actor.items())
 
 
 def test_snapshot_picking_for_medium_and_expert(tmp_path):

@@ -86,6 +86,11 @@ class SACConfig(OnlineConfig):
     # and reward scale this run starts from (warm_start.py); its critic architecture replaces
     # ``critic``. Warm-up steps then act with that actor instead of at random.
     init: str = ""
+    # Updates at the start in which only the critics learn (actor, temperature and explorer
+    # wait). After ``init`` the offline critic has only been checked on the data's actions; the
+    # actor climbing it at once is the offline-to-online dip. Letting the critic first fit the
+    # started actor's own warm-up data is the fix tried here (0: off).
+    critic_warmup_updates: int = 0
 
 
 class SAC(OnlineAlgorithm):
@@ -188,6 +193,10 @@ class SAC(OnlineAlgorithm):
             critic_loss = (q - target).square().mean(1).sum()
         self.step("critic", critic_loss)
         self.soft_update("critic", cfg.tau)
+        q_mean = q.mean(-1) if distributional else q
+        metrics = {"critic_loss": critic_loss.detach(), "q": q_mean.mean().detach()}
+        if self.update_index < cfg.critic_warmup_updates:
+            return metrics
 
         # actor
         new_actions, log_probs = self.actor.rsample(obs)
@@ -200,13 +209,10 @@ class SAC(OnlineAlgorithm):
         temperature_loss = temperature_objective(self.temperature.log_value, log_probs, self.target_entropy)
         self.step("temperature", temperature_loss)
 
-        metrics = self.update_explorer(obs) if cfg.optimistic_actor else {}
-        q_mean = q.mean(-1) if distributional else q
-        return {**metrics,
-            "critic_loss": critic_loss.detach(), "actor_loss": actor_loss.detach(),
-            "temperature_loss": temperature_loss.detach(), "temperature": alpha,
-            "entropy": -log_probs.mean().detach(), "q": q_mean.mean().detach(),
-        }
+        if cfg.optimistic_actor:
+            metrics.update(self.update_explorer(obs))
+        return {**metrics, "actor_loss": actor_loss.detach(), "temperature_loss": temperature_loss.detach(),
+                "temperature": alpha, "entropy": -log_probs.mean().detach()}
 
     def update_explorer(self, obs: torch.Tensor) -> dict[str, torch.Tensor]:
         """The optimistic actor: ``L = E[w KL(pi_o || pi)(s) - (mean_i Q_i + optimism std_i Q_i)(s, a_o)]``,
