@@ -90,16 +90,24 @@ def read_dormant(run_dir: Path, config) -> list[tuple[int, float]]:
     return rows
 
 
+RECOVERY_STEPS = 1_000  # env steps after a reset at which "recovered" is read
+
+
 def around_resets(history: list, dormant: list, resets: list[int]) -> list[dict]:
-    """Return and dormant fraction at the last measurement before and the first after each reset."""
+    """Return and dormant fraction at the last measurement before each reset, the first at or
+    after it, and the return ``RECOVERY_STEPS`` env steps later. A reset fires at the end of the
+    update that reaches its env step, before that step's evaluation and dormant measurement,
+    so a measurement *at* the reset's env step already sees the fresh networks."""
     out = []
     for at in resets:
-        before = [h for h in history if h[0] <= at]
-        after = [h for h in history if h[0] > at]
-        d_before = [d for d in dormant if d[0] <= at]
-        d_after = [d for d in dormant if d[0] > at]
+        before = [h for h in history if h[0] < at]
+        after = [h for h in history if h[0] >= at]
+        later = [h for h in history if h[0] >= at + RECOVERY_STEPS]
+        d_before = [d for d in dormant if d[0] < at]
+        d_after = [d for d in dormant if d[0] >= at]
         out.append({"reset_env_step": at,
                     "return_before": before[-1][1] if before else None, "return_after": after[0][1] if after else None,
+                    "return_recovered": later[0][1] if later else None,
                     "dormant_before": d_before[-1][1] if d_before else None, "dormant_after": d_after[0][1] if d_after else None})
     return out
 
@@ -153,8 +161,8 @@ def reset_table(results: list[dict], envs: list[str]) -> str:
     each reset point, mean ± std over seeds; variants without resets are read at the same env
     steps (what the reset changed against what the same run would have had)."""
     points = sorted({r["reset_env_step"] for row in results for r in row["resets"]})
-    lines = ["| env | variant | reset at | return before | return after | dormant before | dormant after |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"| env | variant | reset at | return before | return just after | return {RECOVERY_STEPS} steps after | "
+             "dormant before | dormant just after |", "|---|---|---|---|---|---|---|---|"]
 
     def cell(values: list) -> str:
         values = [v for v in values if v is not None]
@@ -172,6 +180,7 @@ def reset_table(results: list[dict], envs: list[str]) -> str:
                     continue
                 lines.append(f"| {env} | {variant}{'' if rows[0]['resets'] else ' (no reset)'} | {at} | "
                              f"{cell([a['return_before'] for a in around])} | {cell([a['return_after'] for a in around])} | "
+                             f"{cell([a['return_recovered'] for a in around])} | "
                              f"{cell([a['dormant_before'] for a in around])} | {cell([a['dormant_after'] for a in around])} |")
     return "\n".join(lines)
 
