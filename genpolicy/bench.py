@@ -8,8 +8,8 @@ hooks, logging, checkpointing (once per epoch), and our chunked ``updates_per_st
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightning as L
 import torch
