@@ -18,7 +18,7 @@ import numpy as np
 from genpolicy.tabular.gridworld import default_reward, expert_demos, gridworld
 from genpolicy.tabular.maxent_irl import MaxEntIRLResult, maxent_irl
 from genpolicy.tabular.mdp import TabularMDP, from_gymnasium
-from genpolicy.tabular.planning import soft_value_iteration, value_iteration
+from genpolicy.tabular.planning import policy_evaluation, soft_value_iteration, value_iteration
 from genpolicy.tabular.visitation import state_visitation
 
 UNIQUE_RTOL = 1e-6  # an optimal action is unique when it beats the second best by more than this (relative)
@@ -37,6 +37,7 @@ class IRLReport:
     true_visitation_gap: float  # L-inf, recovered vs the expert policy's exact visitation
     reward_correlation: float
     policy_agreement: float  # fraction of unique-action states where the optimal actions agree
+    return_ratio: float  # true return of the recovered reward's optimal policy / the optimal true return
     unique_states: int
     disagreeing_states: list[int]
     iterations: int
@@ -51,7 +52,8 @@ class IRLReport:
     def summary(self) -> str:
         return (f"{self.name}: visitation gap {self.visitation_gap:.2e} (vs exact expert {self.true_visitation_gap:.3f}), "
                 f"reward correlation {self.reward_correlation:.4f}, optimal-policy agreement "
-                f"{self.policy_agreement:.1%} of {self.unique_states} unique-action states; "
+                f"{self.policy_agreement:.1%} of {self.unique_states} unique-action states, return ratio "
+                f"{self.return_ratio:.4f}; "
                 f"{self.iterations} iterations, {'converged' if self.converged else 'NOT converged'}, "
                 f"{self.seconds:.2f} s")
 
@@ -62,15 +64,21 @@ def unique_best(Q: np.ndarray) -> np.ndarray:
     return ordered[:, -1] - ordered[:, -2] > UNIQUE_RTOL * (1.0 + np.abs(ordered[:, -1]))
 
 
-def policy_agreement(P: np.ndarray, true_R: Any, recovered_R: Any, gamma: float) -> tuple[float, int, list[int]]:
-    """``(fraction, unique states, disagreeing states)``: the recovered reward's optimal actions
-    against the true reward's, on the states where the true optimal action is unique."""
-    _, Q_true, _ = value_iteration(P, true_R, gamma)
-    _, Q_rec, _ = value_iteration(P, recovered_R, gamma)
+def policy_agreement(P: np.ndarray, true_R: Any, recovered_R: Any, gamma: float,
+                     p0: np.ndarray | None = None) -> tuple[float, int, list[int], float]:
+    """``(fraction, unique states, disagreeing states, return ratio)``: the recovered reward's
+    optimal actions against the true reward's, on the states where the true optimal action is
+    unique; and the true discounted return from ``p0`` (default uniform) of the recovered
+    reward's optimal policy over the optimal one (near-ties make actions differ at no cost)."""
+    V_true, Q_true, _ = value_iteration(P, true_R, gamma)
+    _, Q_rec, policy_rec = value_iteration(P, recovered_R, gamma)
     unique = unique_best(Q_true)
     wrong = np.flatnonzero(unique & (Q_true.argmax(axis=1) != Q_rec.argmax(axis=1)))
     count = int(unique.sum())
-    return (1.0 - len(wrong) / count if count else 1.0), count, [int(s) for s in wrong]
+    p0 = np.full(P.shape[0], 1.0 / P.shape[0]) if p0 is None else p0
+    V_rec, _ = policy_evaluation(P, true_R, policy_rec, gamma)
+    ratio = float(p0 @ V_rec / (p0 @ V_true)) if abs(p0 @ V_true) > 0 else float("nan")
+    return (1.0 - len(wrong) / count if count else 1.0), count, [int(s) for s in wrong], ratio
 
 
 def run_irl(mdp: TabularMDP, true_state_reward: np.ndarray, *, gamma: float, temperature: float = 1.0,
@@ -91,18 +99,18 @@ def run_irl(mdp: TabularMDP, true_state_reward: np.ndarray, *, gamma: float, tem
     # Demos: p0 is their empirical start distribution (the likelihood's); exact: the MDP's own.
     result = maxent_irl(mdp.P, None, expert, None if demos > 0 else mdp.p0, gamma=gamma, temperature=temperature,
                         max_iter=max_iter, l2=l2 if demos > 0 else 0.0)
-    fraction, unique, wrong = policy_agreement(mdp.P, mdp.R, result.reward, gamma)
+    fraction, unique, wrong, ratio = policy_agreement(mdp.P, mdp.R, result.reward, gamma, mdp.p0)
     report = IRLReport(
         name=mdp.name, gamma=gamma, temperature=temperature, demos=demos, length=length if demos else 0,
         visitation_gap=result.visitation_gap, true_visitation_gap=float(np.max(np.abs(result.visitation - exact))),
         reward_correlation=float(np.corrcoef(result.reward, true_state_reward)[0, 1]),
-        policy_agreement=fraction, unique_states=unique, disagreeing_states=wrong, iterations=result.iterations,
+        policy_agreement=fraction, return_ratio=ratio, unique_states=unique, disagreeing_states=wrong, iterations=result.iterations,
         converged=result.converged, final_gap=result.final_gap, seconds=time.perf_counter() - start)
     return report, result, exact
 
 
-def gridworld_irl(rows: int = 6, cols: int = 6, *, slip: float = 0.1, gamma: float = 0.9, demos: int = 200,
-                  length: int = 60, seed: int = 0, max_iter: int = 1000, l2: float = 0.0) -> tuple[IRLReport, MaxEntIRLResult, np.ndarray, TabularMDP]:
+def gridworld_irl(rows: int = 6, cols: int = 6, *, slip: float = 0.1, gamma: float = 0.9, demos: int = 1000,
+                  length: int = 60, seed: int = 0, max_iter: int = 1000, l2: float = 0.01) -> tuple[IRLReport, MaxEntIRLResult, np.ndarray, TabularMDP]:
     """IRL on `gridworld(default_reward(rows, cols), slip)` (temperature 1)."""
     mdp = gridworld(default_reward(rows, cols), slip=slip)
     report, result, exact = run_irl(mdp, mdp.R, gamma=gamma, demos=demos, length=length, seed=seed, max_iter=max_iter, l2=l2)
@@ -117,24 +125,26 @@ def frozenlake_mdp(map_name: str = "4x4") -> TabularMDP:
 
 
 def goal_state_reward(mdp: TabularMDP, gamma: float) -> np.ndarray:
-    """The state reward equivalent to FrozenLake's "1 on entering the goal".
+    """The state reward equivalent to FrozenLake's "1 (times the reward scale) on entering the goal".
 
     The goal is absorbing, so reward 1 on entering it at step t+1 is worth the same
     (gamma^t) as a state reward (1-gamma)/gamma in the goal at every step from t+1 on: same Q
     in every other state. This is the state reward the recovered one should correlate with."""
-    entering = np.einsum("sat,sat->t", mdp.P, mdp.R) > 0
-    return np.where(entering & mdp.terminal, (1.0 - gamma) / gamma, 0.0)
+    entering = np.where(mdp.P > 0, mdp.R, 0.0).max(axis=(0, 1))  # reward for entering each state
+    return np.where(mdp.terminal, entering * (1.0 - gamma) / gamma, 0.0)
 
 
-def frozenlake_irl(map_name: str = "4x4", *, gamma: float = 0.95, temperature: float = 0.01, demos: int = 500,
-                   length: int = 100, seed: int = 0, max_iter: int = 1000, l2: float = 0.0) -> tuple[IRLReport, MaxEntIRLResult, np.ndarray, TabularMDP]:
+def frozenlake_irl(map_name: str = "4x4", *, gamma: float = 0.95, reward_scale: float = 20.0, demos: int = 1000,
+                   length: int = 100, seed: int = 0, max_iter: int = 1000, l2: float = 0.1,
+                   ) -> tuple[IRLReport, MaxEntIRLResult, np.ndarray, TabularMDP]:
     """IRL on slippery FrozenLake from demos of its soft-optimal expert.
 
     FrozenLake's reward (1 at the goal) is small against an entropy bonus at temperature 1,
-    which would make the expert almost uniform; the expert and IRL therefore use a low
-    ``temperature`` (the recovered reward is then in units of reward / temperature, which the
-    correlation ignores)."""
+    which would make the expert almost uniform; the expert is soft-optimal for the reward
+    times ``reward_scale`` (i.e. temperature 1/reward_scale), and IRL recovers that scaled reward."""
     mdp = frozenlake_mdp(map_name)
-    report, result, exact = run_irl(mdp, goal_state_reward(mdp, gamma), gamma=gamma, temperature=temperature,
-                                    demos=demos, length=length, seed=seed, max_iter=max_iter, l2=l2)
+    mdp.R = mdp.R * reward_scale
+    mdp.info["reward_scale"] = reward_scale
+    report, result, exact = run_irl(mdp, goal_state_reward(mdp, gamma), gamma=gamma, demos=demos, length=length,
+                                    seed=seed, max_iter=max_iter, l2=l2)
     return report, result, exact, mdp
