@@ -418,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", nargs="?", default="train", choices=["train", "load", "eval", "sampling", "all"])
     p.add_argument("--updates", type=int, default=3000)
     p.set_defaults(func=cmd_bench)
+    from genpolicy.tabular.command import add_irl_parser
+    add_irl_parser(sub)
     return parser
 
 
