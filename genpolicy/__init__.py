@@ -17,6 +17,9 @@ _LAZY = {
     "evaluate": "genpolicy.evaluation",
     "get_task": "genpolicy.tasks",
     "fit": "genpolicy.trainers",
+    "train": "genpolicy.training",
+    "Run": "genpolicy.training",
+    "register_algorithm": "genpolicy.trainers",
 }
 
 

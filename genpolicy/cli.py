@@ -19,112 +19,8 @@ from typing import Any, Sequence
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen
 
-# Episodes collected when `fit --data TASK` builds the dataset itself.
-DEFAULT_EPISODES = {"pendulum": 50, "two-paths": 200, "pointmaze-umaze": 200, "pointmaze-medium": 300}
-
-
 class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
-
-
-def data_cache_dir() -> Path:
-    return Path(os.environ.get("GENPOLICY_DATA", Path.home() / ".cache" / "genpolicy" / "datasets"))
-
-
-def resolve_data(source: str, episodes: int | None = None, noise: float = 0.0, seed: int = 0, download: bool = False):
-    """A dataset from a Minari id/dir, an HDF5/NPZ file, or a built-in task name.
-
-    A task's dataset is collected once with its scripted expert and cached under
-    ``$GENPOLICY_DATA`` (default ``~/.cache/genpolicy/datasets``). A Minari id that is not on
-    disk is fetched with Minari's own download when ``download`` is set (``fit --download``);
-    without it the error says how to get it.
-    """
-    from genpolicy.datasets import DatasetNotFoundError, load_dataset
-    from genpolicy.datasets.minari_io import download_minari, looks_like_minari_id, resolve_minari_source
-    from genpolicy.tasks import list_tasks
-
-    if source in list_tasks() and not Path(source).exists():
-        return load_dataset(_collected_task_data(source, episodes, noise, seed))
-    remote_id = looks_like_minari_id(source) and not Path(source).exists() and resolve_minari_source(source) is None
-    if remote_id and download:
-        download_minari(source)
-    try:
-        return load_dataset(source)
-    except DatasetNotFoundError as error:
-        if remote_id:
-            raise CLIError(f"{error}; pass --download to fetch it with Minari") from None
-        raise
-
-
-def _collected_task_data(task: str, episodes: int | None, noise: float, seed: int) -> Path:
-    """The cached expert dataset of a built-in task, collected on first use."""
-    from genpolicy.datasets.collect import collect
-
-    episodes = episodes or DEFAULT_EPISODES.get(task, 100)
-    path = data_cache_dir() / f"{task}-n{episodes}-noise{noise:g}-seed{seed}"
-    if not path.exists():
-        collect(task, episodes, path, noise=noise, seed=seed)
-    return path
-
-
-def default_run_dir(algo: str, data: str) -> Path:
-    """``runs/ALGO-NAME``: NAME is a file's stem (``bc-file``, not ``bc-file.hdf5``) or the
-    last part of a directory, task name or Minari id."""
-    path = Path(str(data))
-    name = path.stem if path.suffix.lower() in (".hdf5", ".h5", ".npz") else path.name
-    return Path("runs") / f"{algo}-{name}"
-
-
-def build_config(config_class: type, overrides: dict[str, Any], config_file: str | None, cli_sets: Sequence[str], steps: int | None):
-    """Defaults <- algorithm variant <- config file (JSON/YAML) <- --set key=value <- --steps.
-
-    Keys may be dotted (``--set critic.width=512``); every value is checked against its
-    field's type before anything is built or written (see ``genpolicy.config``)."""
-    from genpolicy.config import ConfigError, nest
-    from genpolicy.config import build_config as build
-
-    values: dict[str, Any] = nest(overrides)
-    if config_file:
-        values = nest({**values, **_read_config_file(config_file)})
-    for item in cli_sets:
-        if "=" not in item:
-            raise CLIError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        values = nest({**values, key: value})
-    if steps is not None:
-        values["steps"] = steps
-    if "steps" in values and "updates_per_epoch" not in values:
-        default = config_class.__dataclass_fields__["updates_per_epoch"].default
-        step_chunk = values.get("updates_per_step", config_class.__dataclass_fields__["updates_per_step"].default)
-        # Short runs still get a few checkpoints: an epoch is at most a tenth of the run.
-        if isinstance(values["steps"], int) and isinstance(step_chunk, int):
-            values["updates_per_epoch"] = max(step_chunk, min(default, values["steps"] // 10 // step_chunk * step_chunk))
-    try:
-        return build(config_class, values)
-    except ConfigError as error:
-        raise CLIError(str(error)) from None
-
-
-def _read_config_file(path: str) -> dict[str, Any]:
-    file = Path(path)
-    if not file.is_file():
-        raise CLIError(f"{path}: config file not found")
-    text = file.read_text()
-    if file.suffix in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(text)
-    else:
-        data = json.loads(text)
-    if isinstance(data, dict) and "config" in data and "algo" in data:  # a run's saved config.json
-        data = data["config"]
-    if not isinstance(data, dict):
-        raise CLIError(f"{path}: expected a mapping of config keys")
-    return data
 
 
 def resolve_policy_dir(path: str) -> Path:
@@ -150,7 +46,7 @@ def cmd_collect(args: argparse.Namespace) -> None:
     from genpolicy.datasets.collect import collect
 
     if args.agent:  # a trained online agent (or its replay buffer) makes the dataset
-        from genpolicy.trainers.online.agents import collect_from_agent, collect_from_replay, collect_recipe
+        from genpolicy.datasets.agent_recipes import collect_from_agent, collect_from_replay, collect_recipe
 
         if args.recipe in ("mix", "stitch"):
             raise CLIError(f"--recipe {args.recipe} makes data with a task's scripted expert, not with --agent")
@@ -177,109 +73,32 @@ def cmd_collect(args: argparse.Namespace) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
+    """A thin layer over `genpolicy.train` (config, sources, evaluation and resume live there)."""
     from dataclasses import asdict
 
     from genpolicy.trainers import get_algorithm
+    from genpolicy.training import default_run_dir, resolve_config, resolved_epoch, train
 
-    algo_class, config_class, overrides = get_algorithm(args.algo)
-    online = getattr(algo_class, "online", False)  # collects its own data from --env
-    out = Path(args.out) if args.out else default_run_dir(args.algo, args.data or (args.env if online else "") or "")
+    algo_class, config_class, variant = get_algorithm(args.algo)
+    sets = list(args.set)
     if args.init:
-        if not online:
+        if not algo_class.needs_env:
             raise CLIError(f"--init starts an online learner (sac, bro, bro-fast) from a finished run; {args.algo} learns offline")
-        args.set = [f"init={args.init}", *args.set]
-    config = build_config(config_class, overrides, args.config, [*_resumed_epoch(out, args), *args.set], args.steps)
+        sets = [f"init={args.init}", *sets]
     if args.print_config:  # nothing is trained, collected or written
+        out = Path(args.out) if args.out else default_run_dir(args.algo, args.data or args.env)
+        config = resolve_config(config_class, variant, config=args.config, overrides=sets, steps=args.steps,
+                                resumed={} if args.restart else resolved_epoch(out))
         print(json.dumps({"algo": args.algo, "config": asdict(config)}, indent=2, default=str))
         return
-    if online:
-        if not args.env:
-            raise CLIError(f"{args.algo} learns online: pass --env ENV (a task name or gymnasium id, e.g. --env Pendulum-v1)")
-        dataset = resolve_data(args.data, args.episodes, args.noise, args.seed, download=args.download) if args.data else None
-        print(f"env: {args.env}; ≈ {config.env_steps_for(config.steps)} env steps for {config.steps} updates "
-              f"(replay ratio {config.replay_ratio:g}, {config.warmup_steps} random warm-up steps)"
-              + (f"; offline data mixed in: {dataset.summary()}" if dataset is not None else ""))
-        _train(args, algo_class, config, dataset, out)
-        print(f"policy saved to {out / 'policy'}")
-        return
-    if not args.data:
+    if algo_class.needs_env and not args.env:
+        raise CLIError(f"{args.algo} learns online: pass --env ENV (a task name or gymnasium id, e.g. --env Pendulum-v1)")
+    if algo_class.data_required and not args.data:
         raise CLIError("fit needs --data (a Minari id or directory, an .hdf5/.npz file, or a task name)")
-    dataset = resolve_data(args.data, args.episodes, args.noise, args.seed, download=args.download)
-    if args.env:
-        _attach_env(dataset, args.env)
-    print(f"data: {dataset.summary()}")
-    preset = _device_preset(algo_class, dataset, args.accelerator)
-    if preset:  # settings the user did not give, chosen for this data and device
-        config = build_config(config_class, {**overrides, **preset}, args.config,
-                              [*_resumed_epoch(out, args), *args.set], args.steps)
-        print(f"{args.algo}: defaults for this data on this device: "
-              + ", ".join(f"{k}={v}" for k, v in preset.items()) + " (each overridable with --set)")
-    _train(args, algo_class, config, dataset, out)
-    print(f"policy saved to {out / 'policy'}")
-
-
-def _device_preset(algo_class: type, dataset, accelerator: str) -> dict[str, Any]:
-    """An algorithm's defaults for this data and device (``device_preset``), if it has any.
-    They sit below the config file, ``--set`` and ``--steps``, so a user's value always wins."""
-    preset = getattr(algo_class, "device_preset", None)
-    if preset is None:
-        return {}
-    import torch
-
-    has_accelerator = accelerator not in ("cpu",) and torch.cuda.is_available()
-    return preset(dataset, has_accelerator)
-
-
-def _resumed_epoch(out: Path, args: argparse.Namespace) -> list[str]:
-    """A resumed run keeps its epoch size (checkpoint and evaluation interval), also when
-    ``--steps`` changes to train longer; an explicit ``--set updates_per_epoch`` still wins."""
-    saved = out / "config.json"
-    if args.restart or not saved.is_file() or not (out / "checkpoints" / "last.ckpt").exists():
-        return []
-    try:
-        epoch = json.loads(saved.read_text())["config"]["updates_per_epoch"]
-    except (ValueError, KeyError, TypeError):
-        return []
-    return [f"updates_per_epoch={int(epoch)}"]
-
-
-def _attach_env(dataset, env: str) -> None:
-    """Record the env of bring-your-own data, so evaluation needs no ``--env`` later."""
-    from genpolicy.tasks import TASKS
-
-    if env in TASKS:
-        dataset.metadata["task"] = env
-        dataset.metadata.setdefault("env_id", TASKS[env].env_id)
-    else:
-        dataset.metadata["env_id"] = env
-
-
-def _train(args: argparse.Namespace, algo_class: type, config: Any, dataset, out: Path) -> None:
-    """Build the algorithm and fit it into ``out`` with periodic evaluation when an env is known."""
-    import torch
-
-    from genpolicy.trainers import fit
-    from genpolicy.trainers.callbacks import EvalCallback
-
-    callbacks = []
-    online = getattr(algo_class, "online", False)
-    env = args.env if online else (dataset.metadata.get("task") or dataset.metadata.get("env_id"))
-    if args.eval_episodes > 0 and env:
-        callbacks.append(EvalCallback(env, episodes=args.eval_episodes, every_n_epochs=args.eval_every))
-    torch.manual_seed(config.seed)
-    algo = algo_class(config, args.env, dataset) if online else algo_class(config, dataset)
-    fit(
-        algo,
-        out,
-        resume=not args.restart,
-        extra_config={"algo_name": args.algo, "data": str(args.data), **({"env": args.env} if args.env else {})},
-        callbacks=callbacks,
-        devices=args.devices,
-        strategy="ddp" if args.devices > 1 else "auto",
-        accelerator=args.accelerator,
-        progress_bar=sys.stdout.isatty(),
-        progress_every_s=args.progress_every,
-    )
+    train(args.algo, data=args.data, env=args.env, out=args.out, config=args.config, overrides=sets, steps=args.steps,
+          eval_episodes=args.eval_episodes, eval_every=args.eval_every, restart=args.restart, devices=args.devices,
+          accelerator=args.accelerator, progress_every_s=args.progress_every, data_episodes=args.episodes,
+          data_noise=args.noise, data_seed=args.seed, download=args.download)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

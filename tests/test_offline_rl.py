@@ -23,7 +23,7 @@ from genpolicy.trainers.base import soft_update
 from genpolicy.trainers.cql import conservative_penalty
 from genpolicy.trainers.iql import IQL, IQLConfig, advantage_weights
 from genpolicy.trainers.runner import fit
-from genpolicy.trainers.schedules import NetworkResets
+from genpolicy.trainers.network_callbacks import NetworkResets
 from genpolicy.trainers.td3bc import TD3BC, TD3BCConfig
 
 

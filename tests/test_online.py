@@ -19,10 +19,11 @@ from genpolicy.datasets.replay import MixedSampler, ReplayBuffer, ReplaySampler,
 from genpolicy.datasets.samplers import TransitionSampler
 from genpolicy.models.critics import td_target
 from genpolicy.trainers import ALGORITHMS
-from genpolicy.trainers.online import SAC, SACConfig
-from genpolicy.trainers.online.env_loop import EnvLoop, make_online_envs
-from genpolicy.trainers.online.rewards import EnvReward, RewardSource
-from genpolicy.trainers.online.sac import temperature_objective
+from genpolicy.trainers import SAC, SACConfig
+from genpolicy.training import build_sources
+from genpolicy.datasets.env_loop import EnvLoop, make_online_envs
+from genpolicy.trainers.rewards import EnvReward, RewardSource
+from genpolicy.trainers.sac import temperature_objective
 from genpolicy.trainers.runner import LAST_CHECKPOINT, TrainingStopped, fit
 
 
@@ -78,6 +79,11 @@ def sac_config(**overrides) -> SACConfig:
     }
     values.update(overrides)
     return build_config(SACConfig, values)
+
+
+def online_sac(config: SACConfig, env: str = REACH, data=None) -> SAC:
+    """SAC collecting in ``env`` (and mixing ``data`` into every batch)."""
+    return SAC(config, build_sources(SAC, config, env=env, data=data))
 
 
 # ------------------------------------------------------------------ replay buffer
@@ -233,9 +239,9 @@ def evaluate_return(policy, episodes=20):
 
 def test_sac_learns_reach1d_clearly_better_than_random(tmp_path):
     torch.manual_seed(0)
-    algo = fit(SAC(sac_config(steps=1500, updates_per_epoch=500, warmup_steps=200), REACH), tmp_path, progress_bar=False)
+    algo = fit(online_sac(sac_config(steps=1500, updates_per_epoch=500, warmup_steps=200)), tmp_path, progress_bar=False)
     torch.manual_seed(1)
-    random_return = evaluate_return(SAC(sac_config(), REACH).export_policy())
+    random_return = evaluate_return(online_sac(sac_config()).export_policy())
     trained = evaluate_return(algo.export_policy())
     # random actions (or an untrained actor) drift around: about -20; reaching 0 and staying: about -2
     assert trained > -5.0 and trained > random_return + 8.0, (trained, random_return)
@@ -272,7 +278,7 @@ class ResetAndCheck(Callback):
 def test_online_reset_keeps_buffer_and_renews_networks(tmp_path):
     check = ResetAndCheck(at=5)
     config = sac_config(steps=200, resets_at=[200], dormant_every=50)  # env step 200 = update 100
-    algo = fit(SAC(config, REACH), tmp_path, progress_bar=False, callbacks=[check])
+    algo = fit(online_sac(config), tmp_path, progress_bar=False, callbacks=[check])
     assert check.checked and int(algo.num_updates) == 200 and len(algo.buffer) == algo.env_steps
     rows = list(csv.DictReader(open(next(tmp_path.glob("logs/version_0/metrics.csv")))))
     resets = [r for r in rows if r.get("reset/critic")]
@@ -297,13 +303,13 @@ class SeeStart(Callback):
 def test_interrupt_then_resume_continues(tmp_path, capsys):
     torch.manual_seed(0)
     with pytest.raises(TrainingStopped) as stopped:
-        fit(SAC(sac_config(steps=300), REACH), tmp_path, progress_bar=False, callbacks=[StopAt(120)])
+        fit(online_sac(sac_config(steps=300)), tmp_path, progress_bar=False, callbacks=[StopAt(120)])
     assert stopped.value.updates == 120 and (tmp_path / LAST_CHECKPOINT).exists()
     state = torch.load(tmp_path / LAST_CHECKPOINT, weights_only=False)
-    assert state["online"]["env_steps"] == 100 + 120 and state["online"]["buffer"]["size"] == 220
+    assert state["sources"]["env"]["env_steps"] == 100 + 120 and state["sources"]["env"]["buffer"]["size"] == 220
     seen = SeeStart()
     capsys.readouterr()
-    algo = fit(SAC(sac_config(steps=300), REACH), tmp_path, progress_bar=False, callbacks=[seen])
+    algo = fit(online_sac(sac_config(steps=300)), tmp_path, progress_bar=False, callbacks=[seen])
     out = capsys.readouterr().out
     assert "env state is not saved" in out and out.count("[online] resumed") == 1
     assert (seen.buffer, seen.updates, seen.env_steps) == (220, 120, 220)  # continued, not restarted
@@ -329,7 +335,7 @@ def test_bro_configuration_runs_quantile_bronet_update(tmp_path):
                  "actor.hidden_dims": [32], "steps": 60, "updates_per_step": 10, "updates_per_epoch": 30,
                  "warmup_steps": 20, "resets_at": [23], "dormant_every": 30, "batch_size": 32, "log_every": 30}
     config = build_config(SACConfig, overrides)
-    algo = fit(SAC(config, REACH), tmp_path, progress_bar=False)
+    algo = fit(online_sac(config), tmp_path, progress_bar=False)
     assert int(algo.num_updates) == 60 and algo.env_steps == 20 + 6  # replay ratio 10: 10 updates per env step
     assert algo.critic(torch.zeros(4, 1), torch.zeros(4, 1)).shape == (2, 4, 8)  # ensemble x batch x quantiles
     rows = list(csv.DictReader(open(next(tmp_path.glob("logs/version_0/metrics.csv")))))
@@ -363,7 +369,7 @@ def test_offline_data_is_half_of_every_online_batch(tmp_path):
     n = 50
     offline = OfflineDataset(torch.zeros(n, 1), torch.zeros(n, 1), torch.full((n,), 123.0), torch.zeros(n, dtype=torch.bool),
                              torch.zeros(n, dtype=torch.bool), torch.zeros(n, 1))
-    algo = fit(SAC(sac_config(steps=20, updates_per_epoch=20), REACH, offline), tmp_path, progress_bar=False)
+    algo = fit(online_sac(sac_config(steps=20, updates_per_epoch=20), data=offline), tmp_path, progress_bar=False)
     batch = algo.sample_batch()
     assert batch["env_rewards"][:32].eq(123).all() and batch["env_rewards"][32:].le(0).all()
 
@@ -372,13 +378,13 @@ def test_offline_data_is_half_of_every_online_batch(tmp_path):
 def test_sac_starts_from_an_offline_iql_run(tmp_path, capsys):
     from genpolicy.trainers import IQL, TD3BC, IQLConfig, TD3BCConfig
 
-    collector = fit(SAC(sac_config(steps=10, updates_per_epoch=10, warmup_steps=400), REACH), tmp_path / "collect", progress_bar=False)
+    collector = fit(online_sac(sac_config(steps=10, updates_per_epoch=10, warmup_steps=400)), tmp_path / "collect", progress_bar=False)
     data = collector.buffer.to_dataset()
     small = {"steps": 40, "updates_per_step": 10, "updates_per_epoch": 40, "batch_size": 64,
              "actor": {"hidden_dims": [32, 32]}, "critic": {"hidden_dims": [16, 16]}}
     offline = fit(IQL(build_config(IQLConfig, small), data), tmp_path / "iql", progress_bar=False)
 
-    algo = SAC(sac_config(init=str(tmp_path / "iql"), warmup_steps=50), REACH)
+    algo = online_sac(sac_config(init=str(tmp_path / "iql"), warmup_steps=50))
     assert "init: actor and critics of the IQL run" in capsys.readouterr().out
     assert algo.warm_started and algo.config.critic.hidden_dims == [16, 16]
     for mine, theirs in ((algo.actor, offline.actor), (algo.critic, offline.critic), (algo.critic_target, offline.critic_target)):
@@ -392,14 +398,14 @@ def test_sac_starts_from_an_offline_iql_run(tmp_path, capsys):
     td3bc = fit(TD3BC(build_config(TD3BCConfig, small), data), tmp_path / "td3bc", progress_bar=False)
     assert td3bc is not None
     with pytest.raises(ValueError, match="td3bc.*stochastic|stochastic"):
-        SAC(sac_config(init=str(tmp_path / "td3bc")), REACH)
+        online_sac(sac_config(init=str(tmp_path / "td3bc")))
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        SAC(sac_config(init=str(tmp_path / "nowhere")), REACH)
+        online_sac(sac_config(init=str(tmp_path / "nowhere")))
 
 
 def test_critic_warmup_updates_train_only_the_critic_first(tmp_path):
     torch.manual_seed(0)
-    algo = SAC(sac_config(steps=40, updates_per_epoch=20, critic_warmup_updates=40), REACH)
+    algo = online_sac(sac_config(steps=40, updates_per_epoch=20, critic_warmup_updates=40))
     actor, critic = copy.deepcopy(algo.actor.state_dict()), copy.deepcopy(algo.critic.state_dict())
     temperature = algo.temperature().item()
     fit(algo, tmp_path, progress_bar=False)
@@ -407,12 +413,12 @@ def test_critic_warmup_updates_train_only_the_critic_first(tmp_path):
     assert algo.temperature().item() == temperature
     assert not all(torch.equal(v, algo.critic.state_dict()[k]) for k, v in critic.items())
     # past the warm-up (here: the same run resumed for more updates) the actor learns too
-    resumed = fit(SAC(sac_config(steps=60, updates_per_epoch=20, critic_warmup_updates=40), REACH), tmp_path, progress_bar=False)
+    resumed = fit(online_sac(sac_config(steps=60, updates_per_epoch=20, critic_warmup_updates=40)), tmp_path, progress_bar=False)
     assert not all(torch.equal(v, resumed.actor.state_dict()[k]) for k, v in actor.items())
 
 
 def test_snapshot_picking_for_medium_and_expert(tmp_path):
-    from genpolicy.trainers.online.agents import Snapshot, pick_snapshot
+    from genpolicy.datasets.agent_recipes import Snapshot, pick_snapshot
 
     snaps = [Snapshot(tmp_path / str(i), 100 * i, 100 * i, 100 * i, r) for i, r in enumerate([-20.0, 10.0, 35.0, 90.0, 80.0])]
     assert pick_snapshot(snaps, "expert").updates == 300
@@ -451,12 +457,12 @@ def test_d4rl_recipes_from_an_online_run(tmp_path, capsys):
 
 
 def test_bro_started_from_a_run_explores_in_the_actors_units(tmp_path):
-    collector = fit(SAC(sac_config(steps=10, updates_per_epoch=10, warmup_steps=200), REACH), tmp_path / "collect", progress_bar=False)
+    collector = fit(online_sac(sac_config(steps=10, updates_per_epoch=10, warmup_steps=200)), tmp_path / "collect", progress_bar=False)
     from genpolicy.trainers import IQL, IQLConfig
 
     small = {"steps": 20, "updates_per_step": 10, "updates_per_epoch": 20, "batch_size": 32,
              "actor": {"hidden_dims": [16]}, "critic": {"hidden_dims": [16]}}
     fit(IQL(build_config(IQLConfig, small), collector.buffer.to_dataset()), tmp_path / "iql", progress_bar=False)
-    algo = SAC(sac_config(init=str(tmp_path / "iql"), optimistic_actor=True), REACH)
+    algo = online_sac(sac_config(init=str(tmp_path / "iql"), optimistic_actor=True))
     for key, value in algo.actor.state_dict().items():
         assert torch.equal(value, algo.explorer.state_dict()[key]), key  # normalizers included

@@ -17,7 +17,7 @@ import lightning as L
 import pytest
 import torch
 
-from genpolicy.cli import build_config
+from genpolicy.training import resolve_config
 from genpolicy.trainers import get_algorithm
 from genpolicy.trainers.callbacks import EvalCallback, ProgressReport, format_duration
 from genpolicy.trainers.runner import (
@@ -34,7 +34,7 @@ def tiny_bc(steps: int = 200, **sets):
     """BC with a 32x32 MLP: 10 updates per Lightning step, 50 per epoch (a checkpoint)."""
     algo_class, config_class, variant = get_algorithm("bc")
     values = {"policy.hidden_dims": [32, 32], "batch_size": 16, "updates_per_step": 10, "updates_per_epoch": 50, **sets}
-    config = build_config(config_class, variant, None, [f"{k}={json.dumps(v)}" for k, v in values.items()], steps)
+    config = resolve_config(config_class, variant, overrides=[f"{k}={json.dumps(v)}" for k, v in values.items()], steps=steps)
     torch.manual_seed(0)
     return algo_class(config, make_dataset())
 

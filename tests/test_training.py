@@ -14,7 +14,7 @@ import torch
 
 from genpolicy.config import build_config
 from genpolicy.models.base import load_policy
-from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
+from genpolicy.trainers.base import AlgoConfig, Algorithm
 from genpolicy.trainers.bc import BC, BCConfig
 from genpolicy.trainers.runner import fit
 from tests.conftest import make_dataset
@@ -46,7 +46,7 @@ class _CrashAt(L.Callback):
             raise RuntimeError("simulated crash")
 
 
-def _weights(algo: OfflineAlgorithm) -> dict[str, torch.Tensor]:
+def _weights(algo: Algorithm) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in algo.state_dict().items()}
 
 
@@ -76,12 +76,12 @@ def test_direct_optimizer_steps_match_lightning_path_and_count(tmp_path):
     """The single-device short cut (plain backward + torch optimizer step) gives the same
     weights as Lightning's wrapped path, and trainer.global_step still counts every update."""
     direct = fit(_new_algo(_config(optim__grad_clip=1.0)), tmp_path / "a", progress_bar=False)
-    assert direct._direct_steps and direct.trainer.global_step == 120
+    assert direct.direct_steps and direct.trainer.global_step == 120
 
     class Wrapped(BC):
         def on_train_start(self) -> None:
             super().on_train_start()
-            self._direct_steps = False
+            self.direct_steps = False
 
     torch.manual_seed(0)
     wrapped = fit(Wrapped(_config(optim__grad_clip=1.0), make_dataset(num_episodes=6, length=20)), tmp_path / "b",
@@ -89,6 +89,27 @@ def test_direct_optimizer_steps_match_lightning_path_and_count(tmp_path):
     assert wrapped.trainer.global_step == 120
     for (key, va), vb in zip(_weights(direct).items(), _weights(wrapped).values()):
         assert torch.equal(va, vb), key
+
+
+def test_lightning_internals_the_adapter_relies_on(tmp_path):
+    """Fails loudly when a Lightning upgrade moves what `lightning_adapter` touches: the
+    manual-optimization step counter (``global_step`` must count every direct update), the
+    single-device strategy and precision names, and LightningOptimizer's inner optimizer."""
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+    from genpolicy.trainers import lightning_adapter
+
+    algo = fit(_new_algo(_config()), tmp_path, progress_bar=False)
+    trainer = algo.trainer
+    lightning_adapter.check_internals(trainer)
+    assert lightning_adapter.direct_steps_possible(trainer), (type(trainer.strategy).__name__, trainer.precision)
+    assert trainer.global_step == int(algo.num_updates) == 120
+    before = trainer.global_step
+    lightning_adapter.count_optimizer_steps(trainer, 5)
+    assert trainer.global_step == before + 5
+    optimizer = algo.optimizers()
+    assert isinstance(optimizer, LightningOptimizer)
+    assert isinstance(lightning_adapter.torch_optimizer(optimizer), torch.optim.Optimizer)
 
 
 def test_exported_policy_round_trip(tmp_path):

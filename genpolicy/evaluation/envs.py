@@ -1,8 +1,8 @@
 """Which environment an evaluation runs: a task name, a ``Task``, a gymnasium id or the policy's.
 
-`resolve_env` turns whatever the user named into an `EnvTarget`: how to build the env, the
-task behind it (success flag, behaviour modes) when there is one, and the reference returns
-for normalized scores. An env id that belongs to a built-in task IS that task (``Pendulum-v1``
+`resolve_env` turns whatever the user named into an `EnvTarget`: how to build the env (with
+the env wrappers a run recorded, `genpolicy.tasks.wrappers`), the task behind it (success
+flag, behaviour modes) when there is one, and the reference returns for normalized scores. An env id that belongs to a built-in task IS that task (``Pendulum-v1``
 evaluates and scores exactly like ``pendulum``); reference returns follow the env id, see
 `genpolicy.evaluation.references`.
 """
@@ -10,7 +10,7 @@ evaluates and scores exactly like ``pendulum``); reference returns follow the en
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
 
@@ -19,6 +19,7 @@ import gymnasium as gym
 from genpolicy.evaluation.references import reference_scores, task_with_env_id
 from genpolicy.models.base import Policy
 from genpolicy.tasks.rollout import make_vector_env
+from genpolicy.tasks.wrappers import normalize_specs, wrapped_maker
 
 __all__ = ["EnvTarget", "make_by_id", "make_vector_env", "policy_reference_scores", "resolve_env"]
 
@@ -43,6 +44,7 @@ class EnvTarget:
     ref_min_score: float | None = None
     ref_max_score: float | None = None
     fixed_refs: bool = False
+    wrappers: list[dict[str, Any]] = field(default_factory=list)  # env wrapper specs applied by make_env
 
     @property
     def num_modes(self) -> int:
@@ -96,6 +98,7 @@ def resolve_env(
     policy: Policy | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
     ref_scores: tuple[float, float] | None = None,
+    wrappers: list[Any] | None = None,
 ) -> EnvTarget:
     """A task name, a ``Task``, a gymnasium env id or ``None`` -> :class:`EnvTarget`.
 
@@ -104,6 +107,9 @@ def resolve_env(
     when one was named; the policy's metadata when it was trained on this env id; the
     references known for the env id (built-in tasks by env id, D4RL locomotion bodies, user
     registrations).
+
+    ``wrappers``: env wrapper specs to apply; None takes the policy's recorded
+    ``metadata["env_wrappers"]`` (none for a policy without them).
     """
     metadata = dict(getattr(getattr(policy, "config", None), "metadata", None) or {})
     if env is None:
@@ -136,6 +142,8 @@ def resolve_env(
         target = EnvTarget(name=env, env_id=env, make_env=partial(make_by_id, env, **kwargs))
         target.ref_min_score, target.ref_max_score = known if known is not None else (None, None)
     target.ref_min_score, target.ref_max_score = target.references(policy)
+    target.wrappers = normalize_specs(metadata.get("env_wrappers") if wrappers is None else wrappers)
+    target.make_env = wrapped_maker(target.make_env, target.wrappers)
     if ref_scores is not None:
         target.ref_min_score, target.ref_max_score = map(float, ref_scores)
         target.fixed_refs = True

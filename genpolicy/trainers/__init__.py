@@ -1,13 +1,17 @@
-"""One LightningModule per algorithm, plus the shared base and the run helper."""
+"""One LightningModule per algorithm, plus the shared base and the run helper.
+
+Adding an algorithm: one file here (its config dataclass, its networks in ``__init__``, its
+``update``) and one line in ``ALGORITHMS`` (or `register_algorithm` from outside the package).
+"""
 
 from __future__ import annotations
 
-from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
+from genpolicy.trainers.base import AlgoConfig, Algorithm
 from genpolicy.trainers.bc import BC, BCConfig
 from genpolicy.trainers.cql import CQL, CQLConfig
 from genpolicy.trainers.diffusion_ql import DiffusionQL, DiffusionQLConfig
 from genpolicy.trainers.iql import IQL, IQLConfig
-from genpolicy.trainers.online import BRO, BRO_FAST, SAC, SACConfig
+from genpolicy.trainers.sac import BRO, BRO_FAST, SAC, SACConfig
 from genpolicy.trainers.td3bc import TD3BC, TD3BCConfig
 from genpolicy.trainers.diffusion import Diffusion, DiffusionConfig
 from genpolicy.trainers.runner import fit, limit_threads, make_trainer
@@ -15,7 +19,7 @@ from genpolicy.trainers.transformer import DecisionTransformer, DTConfig, GPTCon
 from genpolicy.trainers.vae import VAE, VAEConfig
 
 # name -> (algorithm class, config class, config overrides that define the variant)
-ALGORITHMS: dict[str, tuple[type[OfflineAlgorithm], type[AlgoConfig], dict]] = {
+ALGORITHMS: dict[str, tuple[type[Algorithm], type[AlgoConfig], dict]] = {
     "bc": (BC, BCConfig, {"head": "mse"}),
     "bc-gaussian": (BC, BCConfig, {"head": "gaussian"}),
     "bc-gmm": (BC, BCConfig, {"head": "gmm"}),
@@ -36,15 +40,22 @@ ALGORITHMS: dict[str, tuple[type[OfflineAlgorithm], type[AlgoConfig], dict]] = {
 }
 
 
-def get_algorithm(name: str) -> tuple[type[OfflineAlgorithm], type[AlgoConfig], dict]:
+def register_algorithm(name: str, algo_class: type[Algorithm], config_class: type[AlgoConfig],
+                       variant: dict | None = None) -> None:
+    """Make ``name`` trainable by `genpolicy.train` and `genpolicy fit` (``variant``: config
+    overrides that define it, as ``bro`` is SAC with BRO's settings)."""
+    ALGORITHMS[name] = (algo_class, config_class, dict(variant or {}))
+
+
+def get_algorithm(name: str) -> tuple[type[Algorithm], type[AlgoConfig], dict]:
     if name not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(sorted(ALGORITHMS))}")
     return ALGORITHMS[name]
 
 
 __all__ = [
-    "ALGORITHMS", "AlgoConfig", "BC", "BCConfig", "CQL", "CQLConfig", "DiffusionQL", "DiffusionQLConfig", "IQL",
+    "ALGORITHMS", "AlgoConfig", "Algorithm", "BC", "BCConfig", "CQL", "CQLConfig", "DiffusionQL", "DiffusionQLConfig", "IQL",
     "IQLConfig", "TD3BC", "TD3BCConfig", "DTConfig", "DecisionTransformer", "Diffusion", "DiffusionConfig",
-    "GPTConfig", "GPTPolicyTrainer", "OfflineAlgorithm", "VAE", "VAEConfig", "fit", "get_algorithm", "limit_threads",
+    "GPTConfig", "GPTPolicyTrainer", "SAC", "SACConfig", "VAE", "VAEConfig", "fit", "get_algorithm", "limit_threads", "register_algorithm",
     "make_trainer",
 ]

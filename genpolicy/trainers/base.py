@@ -16,11 +16,21 @@ Everything else lives here, once:
   that reported them (keys may differ between updates); logs are written against the update
   count, not Lightning's optimizer-step counter. A chunk stops early when the trainer is asked
   to stop (SIGTERM, Ctrl-C), and the next chunk catches up, so totals stay exact on resume.
-* **Data.** A data source lives on the training device and draws batches by index with the
-  module's ``torch.Generator`` (the DataLoader only counts steps). The source is whatever
-  ``make_sampler`` returns: a fixed dataset's sampler today, a replay buffer or a mix later.
+* **Data.** Sources are objects handed to the algorithm by name (`genpolicy.datasets.sources`):
+  ``Algo(config, sources)`` with a fixed dataset (``"data"``), an env collector with its replay
+  buffer (``"env"``), several at once (GAIL's ``"expert"`` + ``"env"``); an `OfflineDataset`
+  alone means ``{"data": it}``. They live on the training device; batches are drawn by index
+  with the module's ``torch.Generator`` from the samplers ``make_sampler`` builds on them (the
+  DataLoader only counts steps). Networks are sized from ``self.sources.spec``.
+* **Collecting.** When one source is an env collector, every chunk first steps its env until
+  ``config.env_steps_for(updates at the chunk's end)`` transitions are stored (uniform random
+  actions during the warm-up, then ``explore``), then runs the chunk's updates: online vs
+  offline is a matter of sources, not of class lineage (`genpolicy.trainers.collection`).
 * **Exact resume.** The checkpoint carries weights, optimizers and schedules (Lightning), loop
-  position (Lightning), every rank's batch generator and torch's CPU/CUDA RNG states (here).
+  position (Lightning), every rank's batch generator, torch's CPU/CUDA RNG states and every
+  source's own state (a collector's buffer and counters) (here).
+* **Lightning at arm's length.** What the core takes from Lightning's internals (the direct
+  optimizer step, the step counter) is in `genpolicy.trainers.lightning_adapter`.
 """
 
 from __future__ import annotations
@@ -32,14 +42,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Literal
 
 import lightning as L
+import numpy as np
 import torch
 import torch.distributed as dist
-from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import nn
 from torch.utils.data import DataLoader
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import Source, Sources
 from genpolicy.models.base import Policy
+from genpolicy.trainers import lightning_adapter
 
 
 @dataclass
@@ -121,28 +133,59 @@ def reinitialize(module: nn.Module) -> None:
             reset()
 
 
-class OfflineAlgorithm(L.LightningModule):
-    """Base class. Subclasses ``add_network`` their networks and implement ``update``."""
+class Algorithm(L.LightningModule):
+    """Base class. Subclasses ``add_network`` their networks and implement ``update``.
 
-    def __init__(self, config: AlgoConfig, dataset: OfflineDataset) -> None:
+    ``sources``: the named data sources (see the module doc); an `OfflineDataset` alone is
+    ``{"data": dataset}``. How `genpolicy.train` fills them from ``data=`` / ``env=``:
+    ``data_source`` names the source a dataset becomes (``None``: takes no dataset),
+    ``data_required`` says whether one is needed, ``needs_env`` whether an env collector is.
+    """
+
+    data_source: str | None = "data"
+    data_required: bool = True
+    needs_env: bool = False
+
+    def __init__(self, config: AlgoConfig, sources: Sources | OfflineDataset | Source | dict) -> None:
         super().__init__()
         self.config = config
-        self.dataset = dataset
+        self.sources = Sources.coerce(sources)
+        if self.data_source and self.data_required:
+            self.sources.dataset(self.data_source, needed_by=type(self).__name__)  # a clear error when missing
+        self.spec = self.sources.spec  # what networks are sized from (the collector's wrapped env, else the data)
+        if self.needs_env and self.sources.collector is None:
+            raise ValueError(f"{type(self).__name__} learns from its own env interaction: give it an env collector "
+                             "(train(..., env=ENV) or `fit ... --env ENV`)")
+        if self.sources.collector is not None:
+            from genpolicy.trainers.collection import CollectionConfig, CollectionLog
+
+            if not isinstance(config, CollectionConfig):
+                raise ValueError(f"{type(self).__name__} was given an env collector, but its config "
+                                 f"{type(config).__name__} has no collection settings (replay_ratio, warmup_steps)")
+            self._collection_log = CollectionLog()
+        self.warm_started = False  # started from a trained run: the warm-up acts with the actor
+        self.direct_steps = False  # set at train start (lightning_adapter.direct_steps_possible)
         self.automatic_optimization = False
         self.update_index = 0  # index of the update being run (0-based)
         self._slots: dict[str, _Slot] = {}
         self._generator: torch.Generator | None = None
         self._pending_generator_state: torch.Tensor | None = None
         self._sampler = None
+        self._sampler_device: torch.device | None = None
         self._metric_sums: dict[str, torch.Tensor] = {}
         self._metric_counts: dict[str, int] = {}
         self._last_logged = 0
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
 
     # ----------------------------------------------------------- to override
-    def make_sampler(self, dataset: OfflineDataset):
-        """The sampler this algorithm draws batches from (dataset already on device)."""
+    def make_sampler(self):
+        """The sampler this algorithm draws batches from (its sources already on the device)."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def explore(self, obs: np.ndarray) -> np.ndarray:
+        """Actions taken while collecting (algorithms with an env collector override it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not act in an env")
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One gradient update on one batch; returns detached scalar metrics (keys may vary)."""
@@ -278,7 +321,7 @@ class OfflineAlgorithm(L.LightningModule):
         """One optimizer step of network ``name`` on ``loss`` (and one schedule step)."""
         optim = self._slots[name].optim
         optimizer = self.optimizer(name)
-        direct = getattr(self, "_direct_steps", False)
+        direct = self.direct_steps
         optimizer.zero_grad(set_to_none=True)
         if direct:
             loss.backward()
@@ -288,7 +331,7 @@ class OfflineAlgorithm(L.LightningModule):
             params = [p for group in optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)
         if direct:
-            getattr(optimizer, "optimizer", optimizer).step()  # the torch optimizer inside
+            lightning_adapter.torch_optimizer(optimizer).step()
         else:
             optimizer.step()
         if name in self._schedule_index:
@@ -297,24 +340,21 @@ class OfflineAlgorithm(L.LightningModule):
             schedules[self._schedule_index[name]].step()
 
     def on_train_start(self) -> None:
-        # Lightning wraps every backward and optimizer step in precision/strategy/callback
-        # hooks: ~0.1 ms, 5-10 % of a small MLP update on a CPU core. On a single device in
-        # full or bf16 precision those wrappers reduce to ``loss.backward()`` and
-        # ``optimizer.step()``, so take the short way there and advance Lightning's step
-        # counter by one per *update* once per chunk (callbacks' per-backward /
-        # per-optimizer-step hooks are then not called). DDP and fp16 keep Lightning's path.
-        precision = str(self.trainer.precision)
-        self._direct_steps = isinstance(self.trainer.strategy, SingleDeviceStrategy) and precision in {
-            "32-true", "32", "64-true", "64", "bf16-mixed", "bf16-true"
-        }
+        # The short way past Lightning's step wrappers where they do nothing (lightning_adapter);
+        # DDP and fp16 keep Lightning's path.
+        self.direct_steps = lightning_adapter.direct_steps_possible(self.trainer)
+        collector = self.collector
+        if collector is not None:
+            if self.trainer.world_size > 1:
+                raise ValueError("an env collector runs on one device (one env loop, one replay buffer); use --devices 1")
+            collector.to(self.device)
+            collector.start()
+            self._collection_log.restart(collector.env_steps, int(self.num_updates))
 
     def _count_updates(self, count: int) -> None:
         """Tell Lightning's step counter (``trainer.global_step``) about updates run directly."""
-        if getattr(self, "_direct_steps", False) and count:
-            progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-            for tracker in (progress.total, progress.current):
-                tracker.ready += count
-                tracker.completed += count
+        if self.direct_steps:
+            lightning_adapter.count_optimizer_steps(self.trainer, count)
 
     # ---------------------------------------------------------------- data
     @property
@@ -329,10 +369,30 @@ class OfflineAlgorithm(L.LightningModule):
             self._generator = generator
         return self._generator
 
+    @property
+    def dataset(self) -> OfflineDataset | None:
+        """The ``"data"`` source's dataset (None when the algorithm has none)."""
+        return self.sources["data"].dataset if self.sources.has_dataset("data") else None
+
+    @property
+    def collector(self) -> Any | None:
+        """The env collector among the sources (None for offline learning)."""
+        return self.sources.collector
+
+    @property
+    def buffer(self) -> Any | None:
+        """The collector's replay buffer (None for offline learning)."""
+        return self.collector.buffer if self.collector is not None else None
+
+    @property
+    def env_steps(self) -> int:
+        return self.collector.env_steps if self.collector is not None else 0
+
     def sample_batch(self) -> dict[str, torch.Tensor]:
-        if self._sampler is None or self.dataset.device != self.device:
-            self.dataset = self.dataset.to(self.device)
-            self._sampler = self.make_sampler(self.dataset)
+        if self._sampler is None or self._sampler_device != self.device:
+            self.sources.to(self.device)
+            self._sampler = self.make_sampler()
+            self._sampler_device = self.device
         return self._sampler.sample(self.generator)
 
     # ------------------------------------------------------------ Lightning
@@ -349,6 +409,8 @@ class OfflineAlgorithm(L.LightningModule):
         steps_per_epoch = cfg.updates_per_epoch // cfg.updates_per_step
         chunk_end = (self.current_epoch * steps_per_epoch + batch_index + 1) * cfg.updates_per_step
         end = min(cfg.steps, max(chunk_end, done))
+        if self.collector is not None:
+            self.collect(cfg.env_steps_for(end))
         ran = 0
         for index in range(done, end):
             self.update_index = index
@@ -360,6 +422,29 @@ class OfflineAlgorithm(L.LightningModule):
         self.num_updates += ran
         self._count_updates(ran)
         self._log_metrics(done + ran)
+        if self.collector is not None:
+            self._collection_log.log(self)
+
+    def collect(self, until_env_steps: int) -> None:
+        """Step the collector's env until ``until_env_steps`` transitions are stored (uniform
+        random actions during the warm-up unless the run was warm-started)."""
+        random_until = 0 if self.warm_started else self.config.warmup_steps
+        self.collector.collect(until_env_steps, self.explore, random_until=random_until,
+                               should_stop=lambda: self.trainer.should_stop)
+
+    def teardown(self, stage: str) -> None:
+        if self.collector is not None:
+            self.collector.close()
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        if self.collector is None:
+            return []
+        from genpolicy.trainers.callbacks import CollectionProgress, PolicySnapshots
+
+        callbacks: list[L.Callback] = [CollectionProgress()]
+        if self.config.snapshot_every > 0:
+            callbacks.append(PolicySnapshots(self.config.snapshot_every))
+        return callbacks
 
     def _accumulate(self, metrics: dict[str, torch.Tensor]) -> None:
         for key, value in metrics.items():
@@ -374,7 +459,8 @@ class OfflineAlgorithm(L.LightningModule):
         """Average each metric over the updates that reported it; log against ``updates``."""
         if not self._metric_sums:
             return
-        averaged = {f"train/{k}": v / self._metric_counts[k] for k, v in self._metric_sums.items()}
+        # "critic_loss" -> "train/critic_loss"; keys with a namespace ("reward/accuracy") keep it
+        averaged = {(k if "/" in k else f"train/{k}"): v / self._metric_counts[k] for k, v in self._metric_sums.items()}
         self.log_dict(averaged, prog_bar=True, logger=False)  # progress bar (no host sync here)
         if updates - self._last_logged >= self.config.log_every or updates >= self.config.steps:
             values = {k: float(v) for k, v in averaged.items()}
@@ -395,6 +481,7 @@ class OfflineAlgorithm(L.LightningModule):
             "algo": type(self).__name__,
             "last_logged": self._last_logged,
         }
+        checkpoint["sources"] = self.sources.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("genpolicy")
@@ -405,6 +492,7 @@ class OfflineAlgorithm(L.LightningModule):
         self._pending_generator_state = generators[rank] if rank < len(generators) else None
         self._generator = None
         self._last_logged = state.get("last_logged", 0)
+        self.sources.load_state_dict(checkpoint.get("sources", {}))
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])

@@ -14,8 +14,9 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import Sources
 from genpolicy.models.policies import GMMPolicyConfig
-from genpolicy.trainers.policy_setup import PolicyAlgoConfig, PolicyAlgorithm
+from genpolicy.trainers.policy_algorithm import PolicyAlgoConfig, PolicyAlgorithm
 
 _HEADS = {"mse": "bc-mse", "gaussian": "bc-gaussian", "gmm": "bc-gmm"}
 
@@ -33,8 +34,9 @@ class BCConfig(PolicyAlgoConfig):
 
 
 class BC(PolicyAlgorithm):
-    def __init__(self, config: BCConfig, dataset: OfflineDataset) -> None:
-        super().__init__(config, dataset)
+    def __init__(self, config: BCConfig, sources: Sources | OfflineDataset) -> None:
+        super().__init__(config, sources)
+        dataset = self.dataset
         # tanh-Gaussian needs actions in [-1, 1]; the others train best on standardized ones.
         action_norm = "minmax" if config.head == "gaussian" else "standard"
         self.install_policy(_HEADS[config.head], dataset, action_norm=action_norm)

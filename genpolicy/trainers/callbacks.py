@@ -8,6 +8,8 @@
   the process, so the run can be checkpointed and resumed.
 * `RollingCheckpoint`: the run's one resume point, written at every epoch end and when a run
   stops early (through the trainer's atomic checkpoint IO, see ``runner.py``).
+* `CollectionProgress`, `PolicySnapshots`: added by an algorithm that has an env collector
+  (env-step progress lines; the exported policy saved every N epochs for the D4RL recipes).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class EvalCallback(L.Callback):
         metrics = self._evaluate(algo.export_policy(), step)
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
-        online = {"env_steps": int(algo.env_steps)} if getattr(algo, "online", False) else {}
+        online = {"env_steps": int(algo.env_steps)} if getattr(algo, "collector", None) is not None else {}
         self.history.append({"updates": step, **online, **metrics})
         if trainer.default_root_dir:
             Path(trainer.default_root_dir, "eval_history.json").write_text(json.dumps(self.history, indent=2))
@@ -173,7 +175,7 @@ class ProgressReport(L.Callback):
             self._start = self._last_line = (now, done)
             rate = self._rate(self._first_step, now, done)
             # (an online learner's first step holds its random warm-up: no rate to extrapolate)
-            if now - self._first_step[0] > self.timing_s and rate and not getattr(algo, "online", False):
+            if now - self._first_step[0] > self.timing_s and rate and getattr(algo, "collector", None) is None:
                 self._print_eta(algo, rate)
             return
         self._timed_steps += 1
@@ -299,3 +301,63 @@ class RollingCheckpoint(Checkpoint):
     def _save(self, trainer: L.Trainer, algo: L.LightningModule) -> None:
         trainer.save_checkpoint(self.path, weights_only=False)
         self._saved_updates = _updates(algo)
+
+
+# -------------------------------------------------------------------------- collecting
+class CollectionProgress(L.Callback):
+    """Without a terminal, one line every ``every_s`` seconds: env steps and their rate,
+    updates and their rate, the latest mean episode return (rank 0)."""
+
+    def __init__(self, every_s: float = 30.0, lines: bool | None = None) -> None:
+        self.every_s = every_s
+        self.lines = (not sys.stdout.isatty()) if lines is None else lines
+        self._last: tuple[float, int, int] | None = None
+
+    def on_train_start(self, trainer: L.Trainer, algo: Any) -> None:
+        for callback in trainer.callbacks:  # follow the run's progress settings (--progress-every)
+            if isinstance(callback, ProgressReport):
+                self.every_s, self.lines = callback.every_s, callback.lines
+
+    def on_train_batch_end(self, trainer: L.Trainer, algo: Any, *args: Any) -> None:
+        if not self.lines or not trainer.is_global_zero:
+            return
+        now = time.perf_counter()
+        if self._last is None:
+            self._last = (now, algo.env_steps, int(algo.num_updates))
+            return
+        if now - self._last[0] < self.every_s:
+            return
+        then, steps, updates = self._last
+        done = int(algo.num_updates)
+        line = (f"[online] {algo.env_steps} env steps ({(algo.env_steps - steps) / (now - then):.0f}/s), "
+                f"{done}/{algo.config.steps} updates ({(done - updates) / (now - then):.1f}/s)")
+        metrics = algo._collection_log.last_metrics
+        if metrics:
+            line += f", return {metrics['env/episode_return']:.1f}"
+        print(line, flush=True)
+        self._last = (now, algo.env_steps, done)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+
+class PolicySnapshots(L.Callback):
+    """Every ``every`` epochs, save the exported policy to ``RUN/snapshots/updates-<N>/`` with
+    ``snapshot.json`` (updates, env steps, transitions added to the replay buffer so far), so a
+    dataset can later be rolled out by the agent *as it was* at a given point (D4RL's medium
+    policy) and cut from the replay buffer up to that point (medium-replay). Rank 0 only."""
+
+    DIRECTORY = "snapshots"
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = every
+
+    def on_train_epoch_end(self, trainer: L.Trainer, algo: Any) -> None:
+        epoch = trainer.current_epoch + 1
+        if (epoch % self.every and epoch != trainer.max_epochs) or not trainer.is_global_zero or not _at_epoch_boundary(algo):
+            return
+        updates = int(algo.num_updates)
+        directory = Path(trainer.default_root_dir, self.DIRECTORY, f"updates-{updates:09d}")
+        algo.export_policy().save(directory)
+        info = {"updates": updates, "env_steps": int(algo.env_steps), "buffer_added": int(algo.collector.buffer.added)}
+        (directory / "snapshot.json").write_text(json.dumps(info))

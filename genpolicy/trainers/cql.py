@@ -26,8 +26,9 @@ import torch
 from einops import rearrange, repeat
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import Sources
 from genpolicy.models.critics import EnsembleCritic, td_target
-from genpolicy.trainers.actor_critic import ActorCritic, ActorCriticConfig, LogScalar
+from genpolicy.trainers.actor_critic import ActorCritic, ActorCriticConfig, LogScalar, temperature_objective
 from genpolicy.trainers.base import OptimizerConfig
 
 
@@ -75,15 +76,15 @@ def conservative_penalty(
 class CQL(ActorCritic):
     config: CQLConfig
 
-    def __init__(self, config: CQLConfig, dataset: OfflineDataset) -> None:
-        super().__init__(config, dataset)
+    def __init__(self, config: CQLConfig, sources: Sources | OfflineDataset) -> None:
+        super().__init__(config, sources)
         self.add_network("actor", self.build_actor(), config.actor_optim,
                          probe=lambda batch: self.actor.rsample(self.normalized_transitions(batch)[0]))
         self.add_network("critic", self.build_critic(), config.critic_optim, target=True, probe=self.critic_probe())
         self.add_network("temperature", LogScalar(config.initial_temperature), config.temperature_optim)
         if config.lagrange:
             self.add_network("cql_multiplier", LogScalar(1.0), config.lagrange_optim)
-        self.target_entropy = config.target_entropy if config.target_entropy is not None else -float(dataset.act_dim)
+        self.target_entropy = config.target_entropy if config.target_entropy is not None else -float(self.spec.act_dim)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg = self.config
@@ -92,7 +93,7 @@ class CQL(ActorCritic):
 
         # temperature and actor (SAC)
         new_actions, log_probs = self.actor.rsample(obs)
-        temperature_loss = -(self.temperature.log_value * (log_probs.detach() + self.target_entropy)).mean()
+        temperature_loss = temperature_objective(self.temperature.log_value, log_probs, self.target_entropy)
         self.step("temperature", temperature_loss)
         alpha = self.temperature().detach()
         with self.frozen("critic"):

@@ -39,9 +39,10 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import Sources
 from genpolicy.models.diffusion import DiffusionPolicyConfig
 from genpolicy.trainers.base import OptimizerConfig
-from genpolicy.trainers.policy_setup import PolicyAlgoConfig, PolicyAlgorithm
+from genpolicy.trainers.policy_algorithm import PolicyAlgoConfig, PolicyAlgorithm
 
 # U-Net widths by size; "auto" picks one from the device and the action size when
 # ``policy.down_dims`` is not set (printed at start and recorded in config.json).
@@ -85,8 +86,9 @@ class Diffusion(PolicyAlgorithm):
         the small U-Net is the auto size (no accelerator, actions of up to 4 dimensions)."""
         return dict(CPU_RECIPE) if auto_size(dataset.act_dim, accelerator) == "small" else {}
 
-    def __init__(self, config: DiffusionConfig, dataset: OfflineDataset) -> None:
-        super().__init__(config, dataset)
+    def __init__(self, config: DiffusionConfig, sources: Sources | OfflineDataset) -> None:
+        super().__init__(config, sources)
+        dataset = self.dataset
         forced = {"action_norm": "minmax"}
         if config.policy.denoiser == "unet" and config.policy.down_dims is None:
             size = config.size if config.size != "auto" else auto_size(dataset.act_dim, torch.cuda.is_available())

@@ -23,13 +23,14 @@ import torch
 from einops import rearrange, repeat
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import Sources
 from genpolicy.models.base import Policy
 from genpolicy.models.diffusion import DiffusionPolicyConfig
 from genpolicy.models.diffusion_ql import DiffusionQLPolicy, DiffusionQLPolicyConfig
 from genpolicy.models.critics import td_target
 from genpolicy.trainers.actor_critic import ActorCritic, ActorCriticConfig
 from genpolicy.trainers.base import OptimizerConfig
-from genpolicy.trainers.policy_setup import make_policy
+from genpolicy.trainers.policy_algorithm import make_policy
 
 
 def diffusion_ql_actor() -> DiffusionPolicyConfig:
@@ -52,8 +53,9 @@ class DiffusionQLConfig(ActorCriticConfig):
 class DiffusionQL(ActorCritic):
     config: DiffusionQLConfig
 
-    def __init__(self, config: DiffusionQLConfig, dataset: OfflineDataset) -> None:
-        super().__init__(config, dataset)
+    def __init__(self, config: DiffusionQLConfig, sources: Sources | OfflineDataset) -> None:
+        super().__init__(config, sources)
+        dataset = self.dataset
         settings = {"obs_horizon": 1, "pred_horizon": 1, "action_horizon": 1, "action_norm": "minmax"}
         actor = make_policy("diffusion", config.actor, dataset, **settings)
         self.add_network("actor", actor, config.actor_optim, ema_decay=config.ema_decay,
@@ -62,7 +64,7 @@ class DiffusionQL(ActorCritic):
 
     def _sample_actions(self, actor, obs_norm: torch.Tensor) -> torch.Tensor:
         """Reverse diffusion from the trainer's noise; differentiable when grad is on."""
-        noise = torch.randn((obs_norm.shape[0], 1, self.dataset.act_dim), generator=self.generator, device=obs_norm.device)
+        noise = torch.randn((obs_norm.shape[0], 1, self.spec.act_dim), generator=self.generator, device=obs_norm.device)
         return actor.denoise(actor.condition(obs_norm[:, None]), noise, self.generator)[:, 0]
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

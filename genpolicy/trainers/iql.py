@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import Sources
 from genpolicy.models.critics import CriticConfig, expectile_loss, td_target
 from genpolicy.trainers.actor_critic import ActorCritic, ActorCriticConfig
 from genpolicy.trainers.base import OptimizerConfig
@@ -52,8 +53,8 @@ def advantage_weights(advantage: torch.Tensor, beta: float, max_weight: float) -
 class IQL(ActorCritic):
     config: IQLConfig
 
-    def __init__(self, config: IQLConfig, dataset: OfflineDataset) -> None:
-        super().__init__(config, dataset)
+    def __init__(self, config: IQLConfig, sources: Sources | OfflineDataset) -> None:
+        super().__init__(config, sources)
         if config.actor_head == "deterministic":
             self.actor_policy = "bc-mse"
             actor = self.build_actor(tanh_squash=True)

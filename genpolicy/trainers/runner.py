@@ -31,7 +31,7 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm
+from genpolicy.trainers.base import AlgoConfig, Algorithm
 from genpolicy.trainers.callbacks import ProgressReport, RollingCheckpoint, StopOnSignal
 
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
@@ -201,13 +201,13 @@ def make_trainer(
 
 
 def fit(
-    algo: OfflineAlgorithm,
+    algo: Algorithm,
     run_dir: str | Path,
     *,
     resume: bool = True,
     extra_config: dict[str, Any] | None = None,
     **trainer_kwargs: Any,
-) -> OfflineAlgorithm:
+) -> Algorithm:
     """Train ``algo``, checkpointing into ``run_dir``; resume from its last checkpoint if any.
 
     The exported policy is written to ``run_dir/policy`` on rank 0 when training finishes.

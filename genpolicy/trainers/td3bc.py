@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import Sources
 from genpolicy.models.critics import td_target
 from genpolicy.trainers.actor_critic import ActorCritic, ActorCriticConfig
 
@@ -37,8 +38,8 @@ class TD3BC(ActorCritic):
     config: TD3BCConfig
     actor_policy = "bc-mse"
 
-    def __init__(self, config: TD3BCConfig, dataset: OfflineDataset) -> None:
-        super().__init__(config, dataset)
+    def __init__(self, config: TD3BCConfig, sources: Sources | OfflineDataset) -> None:
+        super().__init__(config, sources)
         actor = self.build_actor(tanh_squash=True)
         self.add_network("actor", actor, config.actor_optim, target=True,
                          probe=lambda batch: self.actor.mean_action(self.normalized_transitions(batch)[0]))

@@ -29,10 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import Sources
 from genpolicy.datasets.samplers import WindowSampler
 from genpolicy.models.transformers import DTPolicyConfig, GPTPolicyConfig, weight_decay_groups
 from genpolicy.trainers.base import OptimizerConfig
-from genpolicy.trainers.policy_setup import PolicyAlgoConfig, PolicyAlgorithm
+from genpolicy.trainers.policy_algorithm import PolicyAlgoConfig, PolicyAlgorithm
 
 
 def transformer_optim(**changes) -> OptimizerConfig:
@@ -54,8 +55,9 @@ class GPTConfig(PolicyAlgoConfig):
 
 
 class GPTPolicyTrainer(_TransformerAlgorithm):
-    def __init__(self, config: GPTConfig, dataset: OfflineDataset) -> None:
-        super().__init__(config, dataset)
+    def __init__(self, config: GPTConfig, sources: Sources | OfflineDataset) -> None:
+        super().__init__(config, sources)
+        dataset = self.dataset
         self.install_policy("gpt", dataset)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -105,14 +107,15 @@ def dataset_return_settings(dataset: OfflineDataset, config: DTConfig) -> dict[s
 
 
 class DecisionTransformer(_TransformerAlgorithm):
-    def __init__(self, config: DTConfig, dataset: OfflineDataset) -> None:
-        super().__init__(config, dataset)
+    def __init__(self, config: DTConfig, sources: Sources | OfflineDataset) -> None:
+        super().__init__(config, sources)
+        dataset = self.dataset
         self.install_policy("dt", dataset, action_norm="minmax", **dataset_return_settings(dataset, config))
 
-    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
+    def make_sampler(self) -> WindowSampler:
         k = self.policy.config.context_len
         return WindowSampler(
-            dataset, self.config.batch_size, obs_horizon=k, pred_horizon=k, action_offset=-(k - 1), returns_to_go=True
+            self.dataset, self.config.batch_size, obs_horizon=k, pred_horizon=k, action_offset=-(k - 1), returns_to_go=True
         )
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

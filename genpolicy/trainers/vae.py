@@ -20,8 +20,9 @@ from typing import Literal
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import Sources
 from genpolicy.models.cvae import CVAEPolicyConfig, gaussian_kl, reconstruction_loss, reparameterize
-from genpolicy.trainers.policy_setup import PolicyAlgoConfig, PolicyAlgorithm
+from genpolicy.trainers.policy_algorithm import PolicyAlgoConfig, PolicyAlgorithm
 
 
 @dataclass
@@ -38,8 +39,9 @@ class VAEConfig(PolicyAlgoConfig):
 
 
 class VAE(PolicyAlgorithm):
-    def __init__(self, config: VAEConfig, dataset: OfflineDataset) -> None:
-        super().__init__(config, dataset)
+    def __init__(self, config: VAEConfig, sources: Sources | OfflineDataset) -> None:
+        super().__init__(config, sources)
+        dataset = self.dataset
         self.install_policy("vae", dataset)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

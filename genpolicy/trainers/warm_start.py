@@ -85,19 +85,21 @@ def _reward_scale(run_dir: Path, saved: dict[str, Any], checkpoint: dict[str, An
     recorded = checkpoint.get("offline_rl", {}).get("reward_scale")
     if recorded is not None:
         return float(recorded)
-    how = saved.get("config", {}).get("reward_scale", 1.0)
-    if isinstance(how, (int, float)):  # an online run: a plain factor
+    config = saved.get("config", {})
+    reward = config.get("reward") if isinstance(config.get("reward"), dict) else {}
+    how = reward.get("normalize", config.get("reward_scale", 1.0))  # (older runs: reward_scale)
+    if isinstance(how, (int, float)):  # an online run of an older version: a plain factor
         return float(how)
     if how == "none":
-        return 1.0
+        return float(reward.get("scale", 1.0))
     data = saved.get("data")
     if not data or data == "None":
         raise ValueError(f"--init {run_dir}: the run scaled rewards by its data's return range but records neither the "
                          "factor nor its data; rerun the offline fit (new runs record it)")
     from genpolicy.datasets import load_dataset
-    from genpolicy.trainers.actor_critic import reward_scale
+    from genpolicy.trainers.actor_critic import return_range_scale
 
-    return reward_scale(load_dataset(data), how)
+    return float(reward.get("scale", 1.0)) * return_range_scale(load_dataset(data))
 
 
 __all__ = ["STOCHASTIC_ACTOR_POLICY", "WarmStart", "load_warm_start"]

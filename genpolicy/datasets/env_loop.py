@@ -69,8 +69,10 @@ class EnvLoop:
         self._resetting[:] = False
         return self.obs
 
-    def step(self, actions: np.ndarray) -> int:
-        """Step every sub-env with ``actions`` ``[N, act_dim]``; store the real transitions."""
+    def step(self, actions: np.ndarray, stored_actions: np.ndarray | None = None) -> int:
+        """Step every sub-env with ``actions`` ``[N, act_dim]``; store the real transitions
+        (with ``stored_actions`` in place of the executed ones when given: another actor's
+        labels of the same states, as DAgger stores the expert's)."""
         if self.obs is None:
             raise RuntimeError("call start() before step()")
         next_obs, reward, terminated, truncated, info = self.envs.step(actions)
@@ -83,7 +85,8 @@ class EnvLoop:
                 stored_next[i] = self.flat(_one_row(info["final_obs"][i]))[0]
         live = ~self._resetting  # NEXT_STEP: sub-envs that only reset this step made no transition
         if live.any():
-            self.buffer.add(self.obs[live], np.asarray(actions)[live], reward[live], stored_next[live],
+            stored = np.asarray(actions if stored_actions is None else stored_actions)
+            self.buffer.add(self.obs[live], stored[live], reward[live], stored_next[live],
                             terminated[live], truncated[live], env_ids=np.flatnonzero(live))
         self.episode_return[live] += reward[live]
         self.episode_length[live] += 1

@@ -11,30 +11,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.datasets.sources import DataSpec, dataset_spec
 from genpolicy.datasets.samplers import WindowSampler
 from genpolicy.models.base import Policy, PolicyConfig, build_policy
-from genpolicy.trainers.base import AlgoConfig, OfflineAlgorithm, OptimizerConfig
-
-# Dataset metadata a policy keeps, so evaluation knows its env and reference scores.
-POLICY_METADATA_KEYS = ("task", "env_id", "ref_min_score", "ref_max_score", "source")
-
+from genpolicy.trainers.base import AlgoConfig, Algorithm, OptimizerConfig
 
 def data_fields(dataset: OfflineDataset) -> dict[str, Any]:
     """Policy config fields implied by the dataset: dimensions, action bounds, layout."""
-    actions = dataset.actions
-    meta = dataset.metadata
-    return {
-        "obs_dim": dataset.obs_dim,
-        "act_dim": dataset.act_dim,
-        # Execute only actions inside the range the demonstrator used (or the env's bounds).
-        "action_low": meta.get("action_low", actions.min(0).values.tolist()),
-        "action_high": meta.get("action_high", actions.max(0).values.tolist()),
-        "obs_layout": meta.get("obs_layout"),
-        "metadata": {key: meta[key] for key in POLICY_METADATA_KEYS if key in meta},
-    }
+    return dataset_spec(dataset).policy_fields()
 
 
 def fit_normalizers(policy: Policy, dataset: OfflineDataset) -> None:
@@ -51,6 +39,16 @@ def make_policy(name: str, config: PolicyConfig, dataset: OfflineDataset, **forc
     return policy
 
 
+def make_env_policy(name: str, config: PolicyConfig, spec: DataSpec, **forced: Any) -> Policy:
+    """Policy ``name`` for an env (no fixed data to fit statistics on): observations pass
+    unnormalized, actions are min/max-normalized from the env's bounds to [-1, 1]."""
+    settings = {**asdict(config), **spec.policy_fields(), "obs_norm": "identity", "action_norm": "minmax", **forced}
+    policy = build_policy(name, settings)
+    policy.action_normalizer.fit(torch.tensor(np.stack([np.asarray(spec.action_low, dtype=np.float32),
+                                                        np.asarray(spec.action_high, dtype=np.float32)])))
+    return policy
+
+
 @dataclass
 class PolicyAlgoConfig(AlgoConfig):
     """An algorithm that trains one policy: its optimizer and an optional EMA copy."""
@@ -60,7 +58,7 @@ class PolicyAlgoConfig(AlgoConfig):
     policy: PolicyConfig = field(default_factory=PolicyConfig)
 
 
-class PolicyAlgorithm(OfflineAlgorithm):
+class PolicyAlgorithm(Algorithm):
     """Base of the algorithms that fit ``self.policy`` to (To observations, Tp actions)
     windows: the policy is built from the dataset with its normalizers fitted, and updates
     see batches in the policy's normalized units."""
@@ -73,9 +71,9 @@ class PolicyAlgorithm(OfflineAlgorithm):
         self.config = replace(self.config, policy=replace(self.config.policy, **forced)) if forced else self.config
         return self.add_network("policy", policy, self.config.optim, ema_decay=self.config.ema_decay)
 
-    def make_sampler(self, dataset: OfflineDataset) -> WindowSampler:
+    def make_sampler(self) -> WindowSampler:
         policy = self.policy.config
-        return WindowSampler(dataset, self.config.batch_size, policy.obs_horizon, policy.pred_horizon)
+        return WindowSampler(self.dataset, self.config.batch_size, policy.obs_horizon, policy.pred_horizon)
 
     def normalized(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(observations, actions)`` of a batch in the policy's normalized units."""

@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from genpolicy.datasets.collector import collector_state
 from genpolicy.datasets.minari_io import write_minari_dataset
 from genpolicy.datasets.replay import ReplayBuffer
 from genpolicy.evaluation.envs import resolve_env
@@ -64,8 +65,9 @@ def _run_info(run: Path) -> dict[str, Any]:
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         info["checkpoint"] = str(checkpoint)
         info["updates"] = int(state["state_dict"].get("num_updates", torch.tensor(-1)))
-        if "online" in state:
-            info["env_steps"] = int(state["online"]["env_steps"])
+        collected = collector_state(state)
+        if collected is not None:
+            info["env_steps"] = int(collected["env_steps"])
     return info
 
 
@@ -113,9 +115,10 @@ def collect_from_replay(run: str | Path, out: str | Path, *, env: Any = None, ov
     ``before``: only the transitions added before that count (medium-replay)."""
     run = Path(run)
     state = torch.load(run / LAST_CHECKPOINT, map_location="cpu", weights_only=False)
-    if "online" not in state:
+    collected = collector_state(state)
+    if collected is None:
         raise ValueError(f"{run}: its checkpoint holds no replay buffer (not an online run)")
-    saved = state["online"]["buffer"]
+    saved = collected["buffer"]
     buffer = ReplayBuffer(saved["capacity"], saved["obs_dim"], saved["act_dim"], obs_layout=saved["obs_layout"])
     buffer.load_state_dict(saved)
     try:

@@ -13,10 +13,13 @@
 ``mean - pessimism * std`` (BRO; pessimism 0 is the mean, a negative one is optimistic).
 Terminations stop the bootstrap, truncations do not (`td_target`).
 
-The actor is the registered ``bc-gaussian`` policy (tanh-Gaussian, ``rsample`` / ``log_prob``):
-actions min/max-normalized from the env's action bounds to [-1, 1], observations not normalized
-(identity: online data has no fixed statistics). Critics are `EnsembleCritic` (MLP or BroNet,
-optionally quantile heads), the same networks as the offline critics.
+SAC is an `ActorCritic` whose sources hold an env collector (``"env"``; an optional ``"data"``
+is mixed into every batch, RLPD's symmetric sampling), with the collection settings of
+`CollectionConfig`. The actor is the registered ``bc-gaussian`` policy (tanh-Gaussian,
+``rsample`` / ``log_prob``): actions min/max-normalized from the env's action bounds to [-1, 1],
+observations not normalized (identity: online data has no fixed statistics). Critics are
+`EnsembleCritic` (MLP or BroNet, optionally quantile heads), the same networks as the offline
+critics.
 
 **BRO** (Nauman et al., 2024; ``genpolicy fit bro``) is this update with: BroNet critics
 (512 wide, 2 residual blocks), quantile critics, the non-pessimistic ensemble mean for the
@@ -33,30 +36,27 @@ this implementation's, not checked against the BRO code).
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Literal
 
 import lightning as L
-import numpy as np
 import torch
 
-from genpolicy.datasets.episodes import OfflineDataset
-from genpolicy.models.base import Policy, build_policy
-from genpolicy.models.critics import CriticConfig, EnsembleCritic, quantile_huber_loss, reduce_ensemble, td_target
+from genpolicy.datasets.sources import Sources
+from genpolicy.models.base import Policy
+from genpolicy.models.critics import CriticConfig, quantile_huber_loss, reduce_ensemble, td_target
 from genpolicy.models.policies import MLPPolicyConfig
-from genpolicy.trainers.actor_critic import LogScalar
+from genpolicy.trainers.actor_critic import ActorCritic, ActorCriticConfig, LogScalar, RewardConfig, temperature_objective
 from genpolicy.trainers.base import OptimizerConfig
-from genpolicy.trainers.online.core import OnlineAlgorithm, OnlineConfig
-from genpolicy.trainers.online.rewards import make_reward_source
-from genpolicy.trainers.online.warm_start import WarmStart, load_warm_start
-from genpolicy.trainers.schedules import DormantMonitor, NetworkResets
+from genpolicy.trainers.collection import CollectionConfig
+from genpolicy.trainers.network_callbacks import DormantMonitor, NetworkResets
+from genpolicy.trainers.warm_start import WarmStart, load_warm_start
 
 Reduction = Literal["min", "mean", "pessimistic"]
 
 
 @dataclass
-class SACConfig(OnlineConfig):
+class SACConfig(CollectionConfig, ActorCriticConfig):
     batch_size: int = 256
     gamma: float = 0.99
     tau: float = 0.005
@@ -65,6 +65,7 @@ class SACConfig(OnlineConfig):
     actor_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
     critic: CriticConfig = field(default_factory=CriticConfig)
     critic_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
+    reward: RewardConfig = field(default_factory=lambda: RewardConfig(normalize="none"))  # online: no fixed returns
     temperature_optim: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(lr=3e-4))
     initial_temperature: float = 1.0
     target_entropy: float | None = None  # None: -target_entropy_scale * act_dim
@@ -93,22 +94,23 @@ class SACConfig(OnlineConfig):
     critic_warmup_updates: int = 0
 
 
-class SAC(OnlineAlgorithm):
+class SAC(ActorCritic):
     config: SACConfig
     actor_policy = "bc-gaussian"
+    needs_env = True  # sources: "env" (a collector) and, optionally, "data" mixed into every batch
+    data_required = False
 
-    def __init__(self, config: SACConfig, env: Any, dataset: OfflineDataset | None = None) -> None:
-        super().__init__(config, env, dataset)
+    def __init__(self, config: SACConfig, sources: Sources) -> None:
         start = load_warm_start(config.init) if config.init else None
         if start is not None:
-            self.check_warm_start(start)
             config.critic = start.critic_config
-            self.reward_source = make_reward_source(config.reward, config.reward_scale * start.reward_scale)
+        super().__init__(config, sources, reward_factor=start.reward_scale if start else 1.0)
+        if start is not None:
+            self.check_warm_start(start)
             self.warm_started = True
         self.add_network("actor", start.actor if start else self.build_actor(), config.actor_optim,
-                         probe=lambda batch: self.actor.rsample(self.normalized(batch)[0]))
-        self.add_network("critic", EnsembleCritic(self.obs_dim, self.act_dim, config.critic), config.critic_optim,
-                         target=True, probe=lambda batch: self.critic(*self.normalized(batch)[:2]))
+                         probe=lambda batch: self.actor.rsample(self.normalized_transitions(batch)[0]))
+        self.add_network("critic", self.build_critic(), config.critic_optim, target=True, probe=self.critic_probe())
         temperature = start.temperature if start and start.temperature is not None else config.initial_temperature
         self.add_network("temperature", LogScalar(temperature), config.temperature_optim)
         if start is not None:
@@ -122,59 +124,34 @@ class SAC(OnlineAlgorithm):
             self.add_network("explorer", copy.deepcopy(start.actor) if start else self.build_actor(), config.actor_optim)
             self.add_network("kl_weight", LogScalar(1.0), config.kl_weight_optim)
         self.target_entropy = (config.target_entropy if config.target_entropy is not None
-                               else -config.target_entropy_scale * float(self.act_dim))
+                               else -config.target_entropy_scale * float(self.spec.act_dim))
 
     # ------------------------------------------------------------- building
     def check_warm_start(self, start: WarmStart) -> None:
         """The run to start from must act in this env: same observation and action sizes."""
         config = start.actor.config
-        if (config.obs_dim, config.act_dim) != (self.obs_dim, self.act_dim):
+        spec = self.spec
+        if (config.obs_dim, config.act_dim) != (spec.obs_dim, spec.act_dim):
             raise ValueError(f"--init {start.run_dir}: its actor takes obs_dim={config.obs_dim}, act_dim={config.act_dim}; "
-                             f"{self.env_target.env_id} has obs_dim={self.obs_dim}, act_dim={self.act_dim}")
-
-    def build_actor(self) -> Policy:
-        settings = {**asdict(self.config.actor), **self.policy_fields(), "obs_horizon": 1, "pred_horizon": 1,
-                    "action_horizon": 1, "obs_norm": "identity", "action_norm": "minmax"}
-        actor = build_policy(self.actor_policy, settings)
-        actor.action_normalizer.fit(torch.tensor(np.stack([self.action_low, self.action_high])))
-        return actor
+                             f"{spec.metadata.get('env_id', 'the env')} has obs_dim={spec.obs_dim}, act_dim={spec.act_dim}")
 
     def configure_callbacks(self) -> list[L.Callback]:
         callbacks = super().configure_callbacks()
         cfg = self.config
         if cfg.resets_at:
-            at = [self.updates_at_env_step(step) for step in cfg.resets_at]
+            at = [cfg.updates_at_env_step(step) for step in cfg.resets_at]
             callbacks.append(NetworkResets(self.network_names, [u for u in at if 0 < u <= cfg.steps]))
         if cfg.dormant_every > 0:
             callbacks.append(DormantMonitor(every=cfg.dormant_every))
         return callbacks
 
-    def updates_at_env_step(self, env_step: int) -> int:
-        """The update count the run has reached once it took ``env_step`` env steps."""
-        cfg = self.config
-        return max(0, math.floor((env_step - cfg.warmup_steps) * cfg.replay_ratio))
-
-    # ---------------------------------------------------------------- units
-    def normalized(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        """``(obs, actions, rewards, next_obs, terminations)`` in the actor's units."""
-        actor = self.actor
-        obs = actor.obs_normalizer.normalize(batch["observations"])
-        next_obs = actor.obs_normalizer.normalize(batch["next_observations"])
-        actions = actor.action_normalizer.normalize(batch["actions"]).clamp(-1.0, 1.0)
-        return obs, actions, batch["rewards"], next_obs, batch["terminations"]
-
-    @torch.no_grad()
-    def explore(self, obs: np.ndarray) -> np.ndarray:
-        actor = self.explorer if self.config.optimistic_actor else self.actor
-        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-        action, _ = actor.rsample(actor.obs_normalizer.normalize(obs_t))
-        raw = actor.action_normalizer.unnormalize(action)
-        return actor._clip(raw).cpu().numpy()
+    def exploration_actor(self) -> Policy:
+        return self.explorer if self.config.optimistic_actor else self.actor
 
     # --------------------------------------------------------------- update
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg = self.config
-        obs, actions, rewards, next_obs, terminations = self.normalized(batch)
+        obs, actions, rewards, next_obs, terminations = self.normalized_transitions(batch)
         alpha = self.temperature().detach()
         distributional = cfg.critic.num_quantiles > 1
 
@@ -232,12 +209,6 @@ class SAC(OnlineAlgorithm):
 
     def export_policy(self) -> Policy:
         return self.actor
-
-
-def temperature_objective(log_alpha: torch.Tensor, log_probs: torch.Tensor, target_entropy: float) -> torch.Tensor:
-    """SAC's ``-E[log alpha (log pi(a|s) + target_entropy)]``: alpha grows while the policy's
-    entropy ``-E[log pi]`` is below the target and shrinks above it."""
-    return -(log_alpha * (log_probs.detach() + target_entropy)).mean()
 
 
 # BRO's reset points in env steps (the BRO code's schedule: two early resets against primacy
