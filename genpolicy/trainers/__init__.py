@@ -9,7 +9,9 @@ from __future__ import annotations
 from genpolicy.trainers.base import AlgoConfig, Algorithm
 from genpolicy.trainers.bc import BC, BCConfig
 from genpolicy.trainers.cql import CQL, CQLConfig
+from genpolicy.trainers.diayn import DIAYN, DIAYNConfig
 from genpolicy.trainers.diffusion_ql import DiffusionQL, DiffusionQLConfig
+from genpolicy.trainers.gail import GAIL, GAILConfig
 from genpolicy.trainers.iql import IQL, IQLConfig
 from genpolicy.trainers.sac import BRO, BRO_FAST, SAC, SACConfig
 from genpolicy.trainers.td3bc import TD3BC, TD3BCConfig
@@ -37,6 +39,11 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], type[AlgoConfig], dict]] = {
     "sac": (SAC, SACConfig, {}),
     "bro": (SAC, SACConfig, BRO),
     "bro-fast": (SAC, SACConfig, BRO_FAST),
+    # skill discovery without a reward (fit diayn --env ENV --set skills=K)
+    "diayn": (DIAYN, DIAYNConfig, {}),
+    # adversarial imitation (fit ALGO --data EXPERT --env ENV): DAC-style GAIL on SAC / BRO
+    "gail": (GAIL, GAILConfig, {}),
+    "gail-bro": (GAIL, GAILConfig, BRO),
 }
 
 
@@ -54,7 +61,7 @@ def get_algorithm(name: str) -> tuple[type[Algorithm], type[AlgoConfig], dict]:
 
 
 __all__ = [
-    "ALGORITHMS", "AlgoConfig", "Algorithm", "BC", "BCConfig", "CQL", "CQLConfig", "DiffusionQL", "DiffusionQLConfig", "IQL",
+    "ALGORITHMS", "AlgoConfig", "Algorithm", "BC", "BCConfig", "CQL", "CQLConfig", "DIAYN", "DIAYNConfig", "DiffusionQL", "DiffusionQLConfig", "GAIL", "GAILConfig", "IQL",
     "IQLConfig", "TD3BC", "TD3BCConfig", "DTConfig", "DecisionTransformer", "Diffusion", "DiffusionConfig",
     "GPTConfig", "GPTPolicyTrainer", "SAC", "SACConfig", "VAE", "VAEConfig", "fit", "get_algorithm", "limit_threads", "register_algorithm",
     "make_trainer",
