@@ -35,7 +35,7 @@ class Straight:
 # ------------------------------------------------------------------ registry
 def test_registry_lists_and_rejects_unknown_names():
     assert list_tasks() == sorted(["pendulum", "pointmaze-umaze", "pointmaze-medium", "maze2d-umaze", "maze2d-medium",
-                                   "two-paths", "two-paths-value"])
+                                   "two-paths", "two-paths-value", "point2d"])
     task = get_task("two-paths")
     assert get_task(task) is task
     with pytest.raises(ValueError) as err:

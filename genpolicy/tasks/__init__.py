@@ -7,9 +7,10 @@ and gymnasium-robotics are imported only when a PointMaze env is actually built.
 
 from __future__ import annotations
 
-from genpolicy.tasks import maze2d, pointmaze, two_paths
+from genpolicy.tasks import maze2d, point2d, pointmaze, skills, two_paths  # skills: registers the 'skill' env wrapper
 from genpolicy.tasks.base import Expert, RandomExpert, ScriptedExpert, Task, rollout, success_of
 from genpolicy.tasks.maze2d import MAZE2D_MEDIUM, MAZE2D_UMAZE
+from genpolicy.tasks.point2d import POINT2D
 from genpolicy.tasks.pendulum import PENDULUM
 from genpolicy.tasks.pointmaze import POINTMAZE_MEDIUM, POINTMAZE_UMAZE
 from genpolicy.tasks.two_paths import TWO_PATHS, TWO_PATHS_VALUE
@@ -17,9 +18,11 @@ from genpolicy.tasks.two_paths import TWO_PATHS, TWO_PATHS_VALUE
 two_paths.register()
 pointmaze.register()
 maze2d.register()
+point2d.register()
 
 TASKS: dict[str, Task] = {
-    task.name: task for task in (PENDULUM, POINTMAZE_UMAZE, POINTMAZE_MEDIUM, MAZE2D_UMAZE, MAZE2D_MEDIUM, TWO_PATHS, TWO_PATHS_VALUE)
+    task.name: task for task in (PENDULUM, POINTMAZE_UMAZE, POINTMAZE_MEDIUM, MAZE2D_UMAZE, MAZE2D_MEDIUM, TWO_PATHS, TWO_PATHS_VALUE,
+                       POINT2D)
 }
 
 
