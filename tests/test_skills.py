@@ -162,3 +162,15 @@ def test_diayn_interrupt_then_resume_continues_exactly(tmp_path):
     skills = algo.buffer.observations[:400, 2:].argmax(1).cpu().numpy()
     assert set(skills.tolist()) == {0, 1}  # both skills were collected (and stored with their states)
     assert (tmp_path / "policy" / "model.safetensors").exists()
+
+
+def test_cli_skills_and_evaluate_one_skill(diayn_run, capsys):
+    from genpolicy.cli import main
+
+    assert main(["skills", str(diayn_run.dir), "--episodes", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "fresh-rollout accuracy" in out and (diayn_run.dir / "skills.png").exists()
+    report = json.loads((diayn_run.dir / "skills.json").read_text())
+    assert report["num_skills"] == 3 and len(report["final_distance"]) == 3
+    assert main(["evaluate", str(diayn_run.dir), "--episodes", "2", "--skill", "1"]) == 0
+    assert (diayn_run.dir / "eval-2ep-seed0-skill1.json").exists()
