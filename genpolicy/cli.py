@@ -1,4 +1,4 @@
-"""`genpolicy` command: collect | fit | evaluate | sample | demo | bench | tasks.
+"""`genpolicy` command: collect | fit | evaluate | sample | demo | bench | tasks | skills.
 
 Every user-facing failure (missing file, corrupt dataset, unknown env/algorithm/task, bad
 config key) ends in one line ``genpolicy: error: ...`` and a non-zero exit, no traceback.
@@ -107,13 +107,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     policy_dir = resolve_policy_dir(args.run)
     policy = load_policy(policy_dir)
+    if getattr(args, "skill", None) is not None:
+        if not hasattr(policy, "use_skill"):
+            raise CLIError(f"{args.run}: --skill needs a skill policy (fit diayn), not {policy.name!r}")
+        policy.use_skill(args.skill)
     metadata = policy.config.metadata or {}
     if not args.env and not (metadata.get("task") or metadata.get("env_id")):
         raise CLIError(f"{args.run}: the policy records no env (bring-your-own data): pass --env ENV "
                        "(a task name or gymnasium id), or train with `fit --env ENV`")
     # One file per setting, so a short --video run never replaces a 100-episode result.
     env_part = f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', args.env)}-" if args.env else ""
-    stem = f"eval-{env_part}{args.episodes}ep-seed{args.seed}"
+    stem = f"eval-{env_part}{args.episodes}ep-seed{args.seed}" + (f"-skill{args.skill}" if getattr(args, "skill", None) is not None else "")
     video = (policy_dir.parent / f"{stem}.mp4") if args.video else None
     result = evaluate(policy, args.env, episodes=args.episodes, seed=args.seed, num_envs=args.num_envs, video=video)
     print(result.table())
@@ -216,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-envs", type=int, default=8)
     p.add_argument("--video", action="store_true", help="also record eval.mp4 of the first episode")
     p.add_argument("--json", help="where to write the results (default RUN/eval.json)")
+    p.add_argument("--skill", type=int, help="a skill policy (fit diayn): run every episode as skill K")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sample", help="draw many action trajectories for one observation")
@@ -239,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
     from genpolicy.tabular.command import add_irl_parser
     add_irl_parser(sub)
+    from genpolicy.skills_command import add_skills_parser
+    add_skills_parser(sub)
     return parser
 
 
