@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genpolicy.datasets.sources import Sources
 from genpolicy.models.skills import DiscriminatorConfig, SkillDiscriminator, SkillPolicy, intrinsic_reward
 from genpolicy.tasks.skills import SKILL_WRAPPER
 from genpolicy.trainers.actor_critic import RewardConfig
@@ -141,9 +140,6 @@ class DIAYN(SAC):
     @staticmethod
     def env_wrappers(config: DIAYNConfig) -> list[dict[str, Any]]:
         return [{"name": SKILL_WRAPPER, "skills": int(config.skills)}]
-
-    def __init__(self, config: DIAYNConfig, sources: Sources) -> None:
-        super().__init__(config, sources)
 
     def configure_callbacks(self) -> list[L.Callback]:
         callbacks = super().configure_callbacks()
