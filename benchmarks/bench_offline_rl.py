@@ -28,10 +28,11 @@ import lightning as L
 import torch
 
 from genpolicy.bench import run_peer_script, synthetic_dataset
-from genpolicy.config import build_config
 from genpolicy.models.critics import CriticConfig, EnsembleCritic
 from genpolicy.trainers import get_algorithm
-from genpolicy.trainers.runner import limit_threads, make_trainer
+from genpolicy.trainers.lightning_adapter import attach_plain_optimizers
+from genpolicy.trainers.runner import limit_threads
+from genpolicy.training import resolve_config, train
 
 D3RLPY_SCRIPT = r"""
 import sys, time, json, h5py, numpy as np, torch, d3rlpy
@@ -63,29 +64,30 @@ class _Timer(L.Callback):
         self.rate = (int(algo.num_updates) - self.from_step) / (time.perf_counter() - self.start)
 
 
+def settings(updates: int, **values) -> dict:
+    return {"steps": updates, "updates_per_step": 50, "updates_per_epoch": updates, "log_every": 500, **values}
+
+
 def build(name: str, dataset, updates: int, **values):
+    """The algorithm alone (no trainer), for the plain loop."""
     algo_class, config_class, variant = get_algorithm(name)
-    config = build_config(config_class, {**variant, "steps": updates, "updates_per_step": 50,
-                                         "updates_per_epoch": updates, "log_every": 500, **values})
+    config = resolve_config(config_class, variant, overrides=settings(updates, **values))
     torch.manual_seed(0)
     return algo_class(config, dataset)
 
 
 def lightning_rate(name: str, dataset, updates: int, **values) -> float:
-    algo = build(name, dataset, updates, **values)
     timer = _Timer()
     with tempfile.TemporaryDirectory() as run:
-        make_trainer(algo.config, run, callbacks=[timer], progress_bar=False, accelerator="cpu").fit(algo)
+        train(name, data=dataset, out=run, overrides=settings(updates, **values), eval_episodes=0, callbacks=[timer],
+              accelerator="cpu", progress_bar=False, verbose=False)
     return timer.rate
 
 
 def plain_rate(name: str, dataset, updates: int, **values) -> float:
     """The same ``update`` with torch optimizers and no Lightning at all."""
     algo = build(name, dataset, updates, **values)
-    optimizers, schedules = algo.configure_optimizers()
-    algo.optimizers = lambda: optimizers
-    algo.lr_schedulers = lambda: [s["scheduler"] for s in schedules]
-    algo._direct_steps = True
+    attach_plain_optimizers(algo)
     for index in range(updates + 50):
         if index == 50:
             start = time.perf_counter()

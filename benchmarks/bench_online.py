@@ -30,10 +30,10 @@ import lightning as L
 import torch
 
 from genpolicy.bench import run_peer_script
-from genpolicy.config import build_config
 from genpolicy.trainers import get_algorithm
-from genpolicy.trainers.online.env_loop import EnvLoop, make_online_envs
-from genpolicy.trainers.runner import limit_threads, make_trainer
+from genpolicy.trainers.lightning_adapter import attach_plain_optimizers
+from genpolicy.trainers.runner import limit_threads
+from genpolicy.training import build_sources, resolve_config, train
 
 WARMUP = 1_000  # random env steps before the first update, both libraries
 SB3_SCRIPT = r"""
@@ -57,12 +57,17 @@ print(json.dumps({"env_steps_per_s": steps / (time.perf_counter() - clock.start)
 """
 
 
+def settings(updates: int, **values) -> dict:
+    return {"steps": updates, "updates_per_epoch": updates, "warmup_steps": WARMUP, "log_every": 500,
+            "dormant_every": 0, "resets_at": [], "snapshot_every": 0, **values}
+
+
 def build(name: str, env: str, updates: int, **values):
+    """The algorithm alone (no trainer), for the plain loop: the same sources `train` builds."""
     algo_class, config_class, variant = get_algorithm(name)
-    config = build_config(config_class, {**variant, "steps": updates, "updates_per_epoch": updates, "warmup_steps": WARMUP,
-                                         "log_every": 500, "dormant_every": 0, "resets_at": [], **values})
+    config = resolve_config(config_class, variant, overrides=settings(updates, **values))
     torch.manual_seed(0)
-    return algo_class(config, env)
+    return algo_class(config, build_sources(algo_class, config, env=env))
 
 
 class _Clock(L.Callback):
@@ -89,35 +94,31 @@ class _Clock(L.Callback):
 
 
 def lightning_run(name: str, env: str, updates: int, **values) -> _Clock:
-    algo = build(name, env, updates, **values)
     clock = _Clock()
     with tempfile.TemporaryDirectory() as run:
-        make_trainer(algo.config, run, callbacks=[clock], progress_bar=False, accelerator="cpu").fit(algo)
+        train(name, env=env, out=run, overrides=settings(updates, **values), eval_episodes=0, callbacks=[clock],
+              accelerator="cpu", progress_bar=False, verbose=False)
     return clock
 
 
 def plain_rate(name: str, env: str, updates: int, **values) -> float:
     """Textbook SAC loop: one env step, one update (the same ``update``), torch optimizers only."""
     algo = build(name, env, updates, **values)
-    optimizers, schedules = algo.configure_optimizers()
-    algo.optimizers = lambda: optimizers
-    algo.lr_schedulers = lambda: [s["scheduler"] for s in schedules]
-    algo._direct_steps = True
-    loop = EnvLoop(make_online_envs(algo.env_target.make_env, 1, algo.config.autoreset), algo.buffer)
-    loop.start(seed=0)
-    while algo.env_steps < WARMUP:
-        algo.env_steps += loop.step(algo.random_actions(1))
+    attach_plain_optimizers(algo)
+    collector = algo.collector
+    collector.start()
+    collector.collect(WARMUP, algo.explore, random_until=WARMUP)
     first = 100  # untimed, as in the Lightning run's first chunk
     for index in range(updates + first):
         if index == first:
             start = time.perf_counter()
-        algo.env_steps += loop.step(algo.explore(loop.obs))
-        loop.drain()
+        collector.collect(collector.env_steps + 1, algo.explore)
+        collector.drain()
         algo.update_index = index
         algo.update(algo.sample_batch())
         algo._update_averages(index + 1)
     seconds = time.perf_counter() - start
-    loop.close()
+    collector.close()
     return updates / seconds
 
 

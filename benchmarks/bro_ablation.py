@@ -17,7 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
 
 BRONET = {"critic.arch": "bronet", "value.arch": "bronet", "critic_optim.weight_decay": 1e-4,
           "value_optim.weight_decay": 1e-4}
@@ -35,12 +34,10 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from genpolicy.config import build_config
     from genpolicy.datasets import load_dataset
-    from genpolicy.trainers import IQL, IQLConfig, fit
-    from genpolicy.trainers.callbacks import EvalCallback
+    from genpolicy.trainers.network_callbacks import DormantMonitor, NetworkResets
     from genpolicy.trainers.runner import limit_threads
-    from genpolicy.trainers.schedules import DormantMonitor, NetworkResets
+    from genpolicy.training import train
 
     limit_threads()
     out = Path(args.out)
@@ -50,20 +47,18 @@ def main() -> None:
     for row, values in ROWS.items():
         result_file = out / row / "result.json"
         if not result_file.exists():
-            config = build_config(IQLConfig, {**values, "critic.width": args.width, "value.width": args.width,
-                                              "steps": args.steps, "seed": args.seed, "updates_per_step": 50,
-                                              "updates_per_epoch": args.every, "log_every": args.every})
+            overrides = {**values, "critic.width": args.width, "value.width": args.width, "steps": args.steps,
+                         "seed": args.seed, "updates_per_step": 50, "updates_per_epoch": args.every, "log_every": args.every}
             monitor = DormantMonitor(every=args.every, tau=0.025)
-            evaluation = EvalCallback(args.env, episodes=args.eval_episodes, seed=10_000)
-            callbacks = [monitor, evaluation]
+            callbacks = [monitor]
             if row.endswith("resets"):
                 callbacks.append(NetworkResets(["actor", "critic", "value"], at=resets_at))
-            torch.manual_seed(args.seed)
             start = time.perf_counter()
-            fit(IQL(config, data), out / row, progress_bar=False, callbacks=callbacks)
+            run = train("iql", data=data, out=out / row, overrides=overrides, eval_episodes=args.eval_episodes,
+                        eval_every=1, eval_env=args.env, callbacks=callbacks, progress_bar=False, verbose=False)
             result_file.write_text(json.dumps({
                 "seconds": time.perf_counter() - start,
-                "scores": [(h["updates"], h.get("eval/normalized_score")) for h in evaluation.history],
+                "scores": [(h["updates"], h.get("eval/normalized_score")) for h in run.eval_history],
                 "dormant": monitor.history, "resets": resets_at if row.endswith("resets") else [],
             }, indent=2))
         results[row] = json.loads(result_file.read_text())

@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 VARIANTS = ("sac", "bro", "bro-fast", "bro-noreset")
 
@@ -45,30 +44,27 @@ def variant_values(variant: str, args: argparse.Namespace) -> tuple[str, dict]:
 
 
 def run_one(env: str, variant: str, seed: int, args: argparse.Namespace) -> dict:
-    from genpolicy.config import build_config
-    from genpolicy.trainers import fit, get_algorithm
-    from genpolicy.trainers.callbacks import EvalCallback
+    from genpolicy.trainers import ALGORITHMS
+    from genpolicy.training import train
 
     run_dir = Path(args.out) / env / variant / f"seed{seed}"
     result_file = run_dir / "result.json"
     if result_file.exists():
         return json.loads(result_file.read_text())
     name, values = variant_values(variant, args)
-    algo_class, config_class, overrides = get_algorithm(name)
+    overrides = ALGORITHMS[name][2]
     ratio = float(values.get("replay_ratio", overrides.get("replay_ratio", 1.0)))
     per_epoch = max(1, round(args.eval_every * ratio))
     updates = round((args.env_steps - args.warmup) * ratio)
-    values = {**overrides, **values, "steps": updates, "seed": seed, "warmup_steps": args.warmup,
+    values = {**values, "steps": updates, "seed": seed, "warmup_steps": args.warmup,
               "updates_per_step": max(1, min(10, per_epoch)), "updates_per_epoch": per_epoch, "log_every": per_epoch,
               "dormant_every": per_epoch, "snapshot_every": 0}
-    config = build_config(config_class, values)
-    torch.manual_seed(seed)
-    algo = algo_class(config, env)
-    callback = EvalCallback(env, episodes=args.eval_episodes, every_n_epochs=1, seed=10_000)
     begin = time.perf_counter()
-    fit(algo, run_dir, progress_bar=False, callbacks=[callback])
+    run = train(name, env=env, out=run_dir, overrides=values, eval_episodes=args.eval_episodes, eval_every=1,
+                progress_bar=False, verbose=False)
     seconds = time.perf_counter() - begin
-    history = [(h["env_steps"], h["eval/return"], h.get("eval/normalized_score")) for h in callback.history]
+    algo, config = run.algo, run.config
+    history = [(h["env_steps"], h["eval/return"], h.get("eval/normalized_score")) for h in run.eval_history]
     dormant = read_dormant(run_dir, config)
     result = {"env": env, "variant": variant, "algo": name, "seed": seed, "env_steps": algo.env_steps,
               "updates": int(algo.num_updates), "replay_ratio": ratio, "train_seconds": seconds,

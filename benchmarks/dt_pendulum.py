@@ -21,13 +21,12 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 
-from genpolicy.config import build_config
 from genpolicy.datasets import OfflineDataset, load_dataset
 from genpolicy.datasets.collect import collect
 from genpolicy.evaluation import evaluate
-from genpolicy.trainers import BC, BCConfig, DecisionTransformer, DTConfig, fit, limit_threads
+from genpolicy.trainers import limit_threads
+from genpolicy.training import train
 
 TASK = "pendulum"
 
@@ -59,9 +58,8 @@ def main() -> None:
 
     chunk = 50
     common = dict(steps=args.steps, updates_per_step=chunk, updates_per_epoch=args.steps // 5 // chunk * chunk)
-    torch.manual_seed(0)
-    dt_config = build_config(DTConfig, {"policy.context_len": args.context_len, "action_dropout": args.action_dropout, **common})
-    dt = fit(DecisionTransformer(dt_config, dataset), out / "dt", progress_bar=False)
+    dt = train("dt", data=dataset, out=out / "dt", overrides={"policy.context_len": args.context_len,
+               "action_dropout": args.action_dropout, **common}, eval_episodes=0, progress_bar=False, verbose=False).algo
 
     rows = {}
     policy = dt.export_policy()
@@ -70,8 +68,8 @@ def main() -> None:
         result = evaluate(policy, TASK, episodes=args.episodes, seed=5_000)
         rows[f"dt K={args.context_len} (target {target:.0f})"] = result
     if not args.skip_bc:
-        torch.manual_seed(0)
-        bc = fit(BC(build_config(BCConfig, {"head": "mse", **common}), dataset), out / "bc", progress_bar=False)
+        bc = train("bc", data=dataset, out=out / "bc", overrides=common, eval_episodes=0, progress_bar=False,
+                   verbose=False).algo
         rows["bc-mse on the mixture"] = evaluate(bc.export_policy(), TASK, episodes=args.episodes, seed=5_000)
 
     lines = ["| policy | return | normalized |", "|---|---|---|"]

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -69,11 +68,9 @@ def dataset_path(name: str, out: Path) -> Path:
 
 
 def run_one(dataset_name: str, algo_name: str, seed: int, out: Path, eval_episodes: int, evals: int) -> dict:
-    from genpolicy.config import build_config
     from genpolicy.datasets import load_dataset
     from genpolicy.evaluation import evaluate
-    from genpolicy.trainers import fit, get_algorithm
-    from genpolicy.trainers.callbacks import EvalCallback
+    from genpolicy.training import train
 
     run_dir = out / dataset_name / algo_name / f"seed{seed}"
     result_file = run_dir / "result.json"
@@ -87,16 +84,14 @@ def run_one(dataset_name: str, algo_name: str, seed: int, out: Path, eval_episod
     steps = steps_hopper if locomotion else steps_small
     chunk = 50
     per_epoch = max(chunk, steps // evals // chunk * chunk)
-    algo_class, config_class, variant = get_algorithm(name)
-    config = build_config(config_class, {**variant, **values, "steps": steps, "seed": seed,
-                                         "updates_per_step": chunk, "updates_per_epoch": per_epoch, "log_every": per_epoch})
-    torch.manual_seed(seed)
     start = time.perf_counter()
-    callback = EvalCallback(env, episodes=eval_episodes, every_n_epochs=1, seed=10_000)
-    algo = fit(algo_class(config, data), run_dir, progress_bar=False, callbacks=[callback])
+    run = train(name, data=data, out=run_dir, overrides={
+        **values, "steps": steps, "seed": seed, "updates_per_step": chunk, "updates_per_epoch": per_epoch,
+        "log_every": per_epoch}, eval_episodes=eval_episodes, eval_every=1, eval_env=env, progress_bar=False,
+        device_preset=False, verbose=False)
     seconds = time.perf_counter() - start
-    final = evaluate(algo.export_policy(), env, episodes=2 * eval_episodes, seed=20_000)
-    history = [(h["updates"], h.get("eval/normalized_score")) for h in callback.history]
+    final = evaluate(run.policy, env, episodes=2 * eval_episodes, seed=20_000)
+    history = [(h["updates"], h.get("eval/normalized_score")) for h in run.eval_history]
     result = {
         "dataset": dataset_name, "algo": algo_name, "seed": seed, "steps": steps, "train_seconds": seconds,
         "last": final.normalized_score, "best": max(s for _, s in history if s is not None),

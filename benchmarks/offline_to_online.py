@@ -27,38 +27,44 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
+import lightning as L
+
+
+class StartScore(L.Callback):
+    """The normalized score of the policy a run starts from (before its first update)."""
+
+    def __init__(self, env: str, episodes: int) -> None:
+        self.env, self.episodes, self.score = env, episodes, None
+
+    def on_train_start(self, trainer: L.Trainer, algo: L.LightningModule) -> None:
+        if self.score is None and int(algo.num_updates) == 0:
+            from genpolicy.evaluation import evaluate
+
+            self.score = evaluate(algo.export_policy(), self.env, episodes=self.episodes, seed=10_000).normalized_score
 
 
 def run_one(variant: str, args: argparse.Namespace, seed: int) -> dict:
-    from genpolicy.config import build_config
-    from genpolicy.datasets import load_dataset
-    from genpolicy.evaluation import evaluate
-    from genpolicy.trainers import fit, get_algorithm
-    from genpolicy.trainers.callbacks import EvalCallback
+    from genpolicy.training import train
 
     run_dir = Path(args.out) / variant / f"seed{seed}"
     result_file = run_dir / "result.json"
     if result_file.exists():
         return json.loads(result_file.read_text())
-    algo_class, config_class, overrides = get_algorithm(args.algo)
     updates = args.env_steps - args.warmup
-    values = {**overrides, "steps": updates, "seed": seed, "warmup_steps": args.warmup, "updates_per_step": 10,
+    values = {"steps": updates, "seed": seed, "warmup_steps": args.warmup, "updates_per_step": 10,
               "updates_per_epoch": args.eval_every, "log_every": args.eval_every}
     if variant != "scratch":
         values["init"] = args.init
     if variant == "init+critic-warmup":
         values["critic_warmup_updates"] = args.critic_warmup
-    config = build_config(config_class, values)
-    dataset = load_dataset(args.data) if variant == "init+data" else None
-    torch.manual_seed(seed)
-    algo = algo_class(config, args.env, dataset)
-    start_score = evaluate(algo.export_policy(), args.env, episodes=args.eval_episodes, seed=10_000).normalized_score
-    callback = EvalCallback(args.env, episodes=args.eval_episodes, every_n_epochs=1, seed=10_000)
+    start = StartScore(args.env, args.eval_episodes)
     begin = time.perf_counter()
-    fit(algo, run_dir, progress_bar=False, callbacks=[callback])
+    run = train(args.algo, env=args.env, data=args.data if variant == "init+data" else None, out=run_dir,
+                overrides=values, eval_episodes=args.eval_episodes, eval_every=1, callbacks=[start],
+                progress_bar=False, verbose=False)
     seconds = time.perf_counter() - begin
-    history = [(0, start_score)] + [(config.env_steps_for(h["updates"]), h.get("eval/normalized_score")) for h in callback.history]
+    algo, config, start_score = run.algo, run.config, start.score
+    history = [(0, start_score)] + [(config.env_steps_for(h["updates"]), h.get("eval/normalized_score")) for h in run.eval_history]
     result = {"variant": variant, "seed": seed, "env": args.env, "env_steps": algo.env_steps, "train_seconds": seconds,
               "start": start_score, "last": history[-1][1], "best": max(s for _, s in history), "history": history}
     result_file.write_text(json.dumps(result, indent=2))

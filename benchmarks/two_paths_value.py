@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 # name -> (registered algorithm, config values, updates)
 ROWS: dict[str, tuple[str, dict, int]] = {
@@ -40,11 +39,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0])
     parser.add_argument("--only", nargs="*", choices=list(ROWS))
     args = parser.parse_args()
-    from genpolicy.config import build_config
     from genpolicy.datasets import load_dataset
     from genpolicy.evaluation import evaluate
-    from genpolicy.trainers import fit, get_algorithm
     from genpolicy.trainers.runner import limit_threads
+    from genpolicy.training import train
 
     limit_threads()
     out = Path(args.out)
@@ -62,14 +60,12 @@ def main() -> None:
             run_dir = out / f"{name}-seed{seed}"
             result_file = run_dir / "result.json"
             if not result_file.exists():
-                algo_class, config_class, variant = get_algorithm(name)
-                config = build_config(config_class, {**variant, **values, "steps": steps, "seed": seed,
-                                                     "updates_per_step": 50, "updates_per_epoch": steps})
-                torch.manual_seed(seed)
                 start = time.perf_counter()
-                algo = fit(algo_class(config, data), run_dir, progress_bar=False)
+                run = train(name, data=data, out=run_dir, overrides={
+                    **values, "steps": steps, "seed": seed, "updates_per_step": 50, "updates_per_epoch": steps},
+                    eval_episodes=0, progress_bar=False, device_preset=False, verbose=False)
                 seconds = time.perf_counter() - start
-                r = evaluate(algo.export_policy(), TASK, episodes=args.eval_episodes, seed=1_000)
+                r = evaluate(run.policy, TASK, episodes=args.eval_episodes, seed=1_000)
                 result_file.write_text(json.dumps({
                     "modes": r.mode_fractions.tolist() if r.mode_fractions is not None else None,
                     "success": r.success_rate, "return": r.mean_return, "seconds": seconds, "steps": steps}))

@@ -18,7 +18,7 @@ from genpolicy.config import build_config
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.datasets.samplers import WindowSampler
 from genpolicy.trainers.bc import BC, BCConfig
-from genpolicy.trainers.runner import limit_threads, make_trainer
+from genpolicy.trainers.runner import limit_threads
 
 
 def synthetic_dataset(n: int = 100_000, obs_dim: int = 17, act_dim: int = 6, seed: int = 0) -> OfflineDataset:
@@ -61,11 +61,14 @@ def plain_loop_updates_per_s(config: BCConfig, dataset: OfflineDataset, updates:
 
 
 def lightning_updates_per_s(config: BCConfig, dataset: OfflineDataset, run_dir: str) -> float:
-    torch.manual_seed(config.seed)
-    algo = BC(config, dataset)
+    """The same fit through `genpolicy.train` (the path every user takes), timed inside the loop."""
+    from dataclasses import asdict
+
+    from genpolicy.training import train
+
     timer = _Timer()
-    trainer = make_trainer(config, run_dir, callbacks=[timer], progress_bar=False, accelerator="cpu")
-    trainer.fit(algo)
+    train("bc", data=dataset, out=run_dir, config=asdict(config), eval_episodes=0, callbacks=[timer],
+          accelerator="cpu", restart=True, progress_bar=False, device_preset=False, verbose=False)
     return config.steps / timer.seconds
 
 

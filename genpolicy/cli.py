@@ -12,9 +12,8 @@ import os
 import re
 import signal
 import sys
-from dataclasses import fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders off-screen

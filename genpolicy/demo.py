@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 
 if TYPE_CHECKING:
     from genpolicy.evaluation import EvalResult
@@ -59,19 +58,16 @@ def train_and_evaluate(
     """Train ``TWO_PATHS_ALGOS[name]`` on ``dataset`` into ``out / name`` (resumable), then
     evaluate it on two-paths. Returns the result and the training wall time in seconds."""
     from genpolicy.evaluation import evaluate
-    from genpolicy.trainers import fit, get_algorithm
+    from genpolicy.training import train
 
     algo_name, overrides, default_steps = TWO_PATHS_ALGOS[name]
-    algo_class, config_class, variant = get_algorithm(algo_name)
     steps = steps or default_steps
     chunk = 20
-    from genpolicy.config import build_config
-
-    config = build_config(config_class, {**variant, **overrides, "steps": steps, "updates_per_step": chunk,
-                                         "updates_per_epoch": max(chunk, steps // 4 // chunk * chunk)})
-    torch.manual_seed(config.seed)
     start = time.perf_counter()
-    algo = fit(algo_class(config, dataset), out / name, progress_bar=False, extra_config={"algo_name": algo_name})
+    run = train(algo_name, data=dataset, out=out / name, overrides={
+        **overrides, "steps": steps, "updates_per_step": chunk, "updates_per_epoch": max(chunk, steps // 4 // chunk * chunk)},
+        eval_episodes=0, progress_bar=False, device_preset=False, verbose=False)
+    algo = run.algo
     seconds = time.perf_counter() - start
     result = evaluate(algo.export_policy(), TASK, episodes=eval_episodes, seed=seed, record_observations=True)
     return result, seconds

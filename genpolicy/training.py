@@ -227,6 +227,7 @@ def train(
     data_noise: float = 0.0,
     data_seed: int = 0,
     download: bool = False,
+    device_preset: bool = True,
     verbose: bool = True,
 ) -> Run:
     """Train ``algo`` (a registered name or class) into ``out`` and return the `Run`.
@@ -236,7 +237,9 @@ def train(
     an online learner collects in (a task name, ``Task`` or gymnasium id), or the env of
     bring-your-own offline data. ``config`` / ``overrides`` / ``steps``: see `resolve_config`.
     ``eval_episodes`` > 0 evaluates every ``eval_every`` epochs on ``eval_env`` (default: the
-    env of the data or of the collector). A run directory with a checkpoint resumes (unless
+    env of the data or of the collector). ``device_preset``: apply the algorithm's defaults for
+    this data and device below the user's settings (diffusion's CPU recipe); benchmarks that
+    pin every setting pass False. A run directory with a checkpoint resumes (unless
     ``restart``); a stop by SIGTERM / Ctrl-C raises `TrainingStopped` after checkpointing.
     """
     import torch
@@ -259,7 +262,7 @@ def train(
             attach_env(dataset, env)
         say(f"data: {dataset.summary()}")
         preset_of = getattr(algo_class, "device_preset", None)
-        if preset_of is not None and not algo_class.needs_env:
+        if device_preset and preset_of is not None and not algo_class.needs_env:
             preset = preset_of(dataset, accelerator != "cpu" and torch.cuda.is_available())
             if preset:  # settings the user did not give, chosen for this data and device
                 resolved = resolve_config(config_class, variant, config=config, overrides=overrides, steps=steps,
@@ -273,7 +276,7 @@ def train(
             + (f" wrapped by {', '.join(w['name'] for w in collector.wrappers)}" if collector.wrappers else "")
             + f"; ≈ {resolved.env_steps_for(resolved.steps)} env steps for {resolved.steps} updates "
             f"(replay ratio {resolved.replay_ratio:g}, {resolved.warmup_steps} random warm-up steps)"
-            + (f"; offline data mixed in" if dataset is not None else ""))
+            + ("; offline data mixed in" if dataset is not None else ""))
 
     evaluation: EvalCallback | None = None
     target = eval_env or (collector.metadata.get("task") or collector.metadata.get("env_id") if collector is not None
