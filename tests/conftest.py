@@ -10,6 +10,7 @@ os.environ.setdefault("GENPOLICY_THREADS", "1")
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from genpolicy.datasets.episodes import OfflineDataset
 
@@ -35,3 +36,14 @@ def make_dataset(num_episodes: int = 4, length: int = 10, obs_dim: int = 3, act_
 @pytest.fixture
 def small_dataset() -> OfflineDataset:
     return make_dataset()
+
+
+class StopAt(Callback):
+    """Ask the trainer to stop once ``updates`` updates are done (an interruption, for resume tests)."""
+
+    def __init__(self, updates: int) -> None:
+        self.updates = updates
+
+    def on_train_batch_end(self, trainer, algo, *args) -> None:
+        if int(algo.num_updates) >= self.updates:
+            trainer.should_stop = True

@@ -14,17 +14,17 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from genpolicy.config import build_config
+from genpolicy.datasets.env_loop import EnvLoop, make_online_envs
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.datasets.replay import MixedSampler, ReplayBuffer, ReplaySampler, observation_layout, symmetric_sampler
 from genpolicy.datasets.samplers import TransitionSampler
 from genpolicy.models.critics import td_target
-from genpolicy.trainers import ALGORITHMS
-from genpolicy.trainers import SAC, SACConfig
-from genpolicy.training import build_sources
-from genpolicy.datasets.env_loop import EnvLoop, make_online_envs
+from genpolicy.trainers import ALGORITHMS, SAC, SACConfig
 from genpolicy.trainers.rewards import EnvReward, RewardSource
-from genpolicy.trainers.sac import temperature_objective
 from genpolicy.trainers.runner import LAST_CHECKPOINT, TrainingStopped, fit
+from genpolicy.trainers.sac import temperature_objective
+from genpolicy.training import build_sources
+from tests.conftest import StopAt
 
 
 # ------------------------------------------------------------------ tiny envs
@@ -284,15 +284,6 @@ def test_online_reset_keeps_buffer_and_renews_networks(tmp_path):
     resets = [r for r in rows if r.get("reset/critic")]
     assert [int(r["step"]) for r in resets] == [100] and resets[0]["reset/actor"] and resets[0]["reset/temperature"]
     assert any(r.get("dormant/critic") for r in rows)
-
-
-class StopAt(Callback):
-    def __init__(self, updates):
-        self.updates = updates
-
-    def on_train_batch_end(self, trainer, algo, *args):
-        if int(algo.num_updates) >= self.updates:
-            trainer.should_stop = True
 
 
 class SeeStart(Callback):

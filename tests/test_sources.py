@@ -16,7 +16,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from lightning.pytorch.callbacks import Callback
 
 from genpolicy.datasets import OfflineDataset
 from genpolicy.datasets.collector import EnvCollector
@@ -33,7 +32,7 @@ from genpolicy.trainers.policy_algorithm import make_env_policy
 from genpolicy.trainers.rewards import REWARD_SOURCES, register_reward_source
 from genpolicy.trainers.runner import TrainingStopped
 from genpolicy.training import build_sources, train
-from tests.conftest import make_dataset
+from tests.conftest import StopAt, make_dataset
 
 
 # ------------------------------------------------------------------ a terminating env
@@ -136,18 +135,10 @@ class _Both:
 
 
 @pytest.fixture
-def toy(monkeypatch):
-    monkeypatch.setitem(ALGORITHMS, "toy", (ToyImitation, ToyConfig, {}))  # the one registry line
-    return "toy"
-
-
-class StopAt(Callback):
-    def __init__(self, updates):
-        self.updates = updates
-
-    def on_train_batch_end(self, trainer, algo, *args):
-        if int(algo.num_updates) >= self.updates:
-            trainer.should_stop = True
+def toy():
+    register_algorithm("toy", ToyImitation, ToyConfig)  # the one registry line
+    yield "toy"
+    ALGORITHMS.pop("toy")
 
 
 def _weights(algo):
