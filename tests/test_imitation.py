@@ -256,3 +256,40 @@ def test_gail_interrupt_then_resume_restores_buffer_discriminator_and_rng(tmp_pa
     assert int(seen.optimizer_steps) == 120  # and its optimizer moments (one discriminator step per update)
     assert int(run.algo.num_updates) == 300 and run.algo.env_steps == 400
     assert run.algo.buffer.observations[: len(run.algo.buffer), -1].eq(1).any()  # absorbing states were visited
+
+
+# ------------------------------------------------------------------ AIRL
+def test_airl_shaping_form_by_hand():
+    from genpolicy.models.discriminators import ShapedReward
+
+    g = lambda obs: 2.0 * obs[:, 0]  # noqa: E731 - g(s) = 2 s
+    h = lambda obs: obs[:, 0].square()  # noqa: E731 - h(s) = s^2
+    shaped = ShapedReward(g, h, gamma=0.5)
+    obs, next_obs = torch.tensor([[1.0], [3.0]]), torch.tensor([[2.0], [-1.0]])
+    f = shaped(obs, torch.zeros(2, 1), next_obs)
+    # g(s) + gamma h(s') - h(s): 2 + 0.5 * 4 - 1 = 3 ; 6 + 0.5 * 1 - 9 = -2.5
+    assert f.tolist() == pytest.approx([3.0, -2.5])
+    ended = shaped(obs, torch.zeros(2, 1), next_obs, terminal=torch.tensor([1.0, 0.0]))
+    assert ended.tolist() == pytest.approx([2.0 - 1.0, -2.5])  # no potential after a termination
+
+
+def test_airl_exports_g_alone_as_a_stand_alone_reward(tmp_path):
+    from genpolicy.models.saved_rewards import load_reward
+
+    expert = as_dataset(rollouts(gym.make(COUNTDOWN), lambda obs: [0.5], episodes=6))
+    run = genpolicy.train("airl", data=expert, env=COUNTDOWN, out=tmp_path, eval_episodes=0, verbose=False,
+                          progress_bar=False, overrides={**gail_overrides(steps=100, updates_per_epoch=50),
+                                                         "reward_hidden_dims": [16]})
+    reward = load_reward(tmp_path)
+    assert reward.config.act_dim == 0 and reward.config.metadata["env_wrappers"] == [{"name": "absorbing"}]
+    obs = run.algo.expert_data.observations[:8].cpu()
+    next_obs = run.algo.expert_data.next_observations[:8].cpu()
+    shaped = run.algo.reward.shaped.cpu()
+    with torch.no_grad():
+        assert torch.allclose(reward(obs), shaped.g(obs))  # the saved reward is g ...
+        f = shaped(obs, torch.zeros(8, 1), next_obs)
+        assert not torch.allclose(reward(obs), f)  # ... not f, whose shaping term it leaves out
+        assert torch.allclose(f - reward(obs), shaped.gamma * shaped.h(next_obs) - shaped.h(obs), atol=1e-5)
+    assert any(p.grad is None for p in reward.parameters())  # a plain module: no training state came with it
+    with pytest.raises(ValueError, match="absorbing"):
+        build_config(genpolicy.trainers.AIRLConfig, {"absorbing": False})

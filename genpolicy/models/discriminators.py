@@ -129,3 +129,29 @@ def discriminator_loss(expert_logits: torch.Tensor, policy_logits: torch.Tensor)
 
 __all__ = ["Discriminator", "DiscriminatorConfig", "REWARD_FORMS", "RewardForm", "discriminator_loss",
            "gradient_penalty", "reward_from_logits"]
+
+
+class ShapedReward(nn.Module):
+    """AIRL's ``f(s, a, s') = g(s[, a]) + gamma h(s') - h(s)`` (Fu et al., 2018).
+
+    ``g`` is the reward that is kept (state-only by default: then, for deterministic dynamics,
+    it recovers the true reward up to a constant, the "disentangled" reward); ``h`` is a
+    potential whose shaping term ``gamma h(s') - h(s)`` absorbs what depends on the dynamics,
+    so that it is not baked into ``g``. Both are modules taking ``(obs[, actions])`` -> ``[B]``.
+    ``terminal`` (1 at a true termination) drops ``h(s')``: after the end there is no potential.
+    """
+
+    def __init__(self, g: nn.Module, h: nn.Module, gamma: float) -> None:
+        super().__init__()
+        self.g, self.h, self.gamma = g, h, float(gamma)
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor,
+                terminal: torch.Tensor | None = None) -> torch.Tensor:
+        g = self.g(obs, actions) if getattr(self.g, "config", None) is not None and self.g.config.act_dim else self.g(obs)
+        h_next = self.h(next_obs)
+        if terminal is not None:
+            h_next = h_next * (1.0 - terminal.float())
+        return g + self.gamma * h_next - self.h(obs)
+
+
+__all__ += ["ShapedReward"]

@@ -6,6 +6,7 @@ Adding an algorithm: one file here (its config dataclass, its networks in ``__in
 
 from __future__ import annotations
 
+from genpolicy.trainers.airl import AIRL, AIRLConfig
 from genpolicy.trainers.base import AlgoConfig, Algorithm
 from genpolicy.trainers.bc import BC, BCConfig
 from genpolicy.trainers.cql import CQL, CQLConfig
@@ -44,6 +45,7 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], type[AlgoConfig], dict]] = {
     # adversarial imitation (fit ALGO --data EXPERT --env ENV): DAC-style GAIL on SAC / BRO
     "gail": (GAIL, GAILConfig, {}),
     "gail-bro": (GAIL, GAILConfig, BRO),
+    "airl": (AIRL, AIRLConfig, {}),  # + a reward that is kept: RUN/reward, load_reward(RUN)
 }
 
 
@@ -61,7 +63,7 @@ def get_algorithm(name: str) -> tuple[type[Algorithm], type[AlgoConfig], dict]:
 
 
 __all__ = [
-    "ALGORITHMS", "AlgoConfig", "Algorithm", "BC", "BCConfig", "CQL", "CQLConfig", "DIAYN", "DIAYNConfig", "DiffusionQL", "DiffusionQLConfig", "GAIL", "GAILConfig", "IQL",
+    "AIRL", "AIRLConfig", "ALGORITHMS", "AlgoConfig", "Algorithm", "BC", "BCConfig", "CQL", "CQLConfig", "DIAYN", "DIAYNConfig", "DiffusionQL", "DiffusionQLConfig", "GAIL", "GAILConfig", "IQL",
     "IQLConfig", "TD3BC", "TD3BCConfig", "DTConfig", "DecisionTransformer", "Diffusion", "DiffusionConfig",
     "GPTConfig", "GPTPolicyTrainer", "SAC", "SACConfig", "VAE", "VAEConfig", "fit", "get_algorithm", "limit_threads", "register_algorithm",
     "make_trainer",

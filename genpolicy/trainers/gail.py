@@ -146,7 +146,8 @@ class ExpertAndReplay:
     def sample(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         batch = self.replay.sample(generator)
         expert = self.expert.sample(generator)
-        return {**batch, "expert_observations": expert["observations"], "expert_actions": expert["actions"]}
+        return {**batch, "expert_observations": expert["observations"], "expert_actions": expert["actions"],
+                "expert_next_observations": expert["next_observations"], "expert_terminations": expert["terminations"]}
 
 
 class GAIL(SAC):

@@ -1,0 +1,134 @@
+"""AIRL off-policy: a reward you can keep (Fu et al., 2018), on the GAIL / SAC core.
+
+    discriminator:  f(s, a, s') = g(s) + gamma h(s') - h(s)      (g(s, a) with state_only=false)
+                    D = exp f / (exp f + pi(a|s)),  so  logit D = f - log pi(a|s)
+    for each update (as GAIL, `genpolicy.trainers.gail`):
+        (s, a, s') ~ replay,  (s_E, a_E, s'_E) ~ expert
+        r = f(s, a, s')                          with the current g, h, when the batch is drawn
+        L_D = E_E[softplus(-(f - log pi))] + E_pi[softplus(f - log pi)]     (log pi of the current actor, no gradient)
+        the SAC update on (s, a, r, s')
+    at the end: RUN/reward/ = g alone (`genpolicy.models.saved_rewards`, ``load_reward(RUN)``)
+
+Why ``f`` and not ``f - log pi`` as the learner's reward: AIRL's policy objective is the logit,
+i.e. ``f`` plus the policy's entropy; SAC already adds ``alpha`` times that entropy, so its reward
+is ``f``. Why ``g`` is what is saved: the shaping ``gamma h(s') - h(s)`` makes the optimal policy
+the same under ``f`` and ``g``, and a state-only ``g`` cannot absorb the dynamics, so it is the
+part that should transfer to a changed env.
+
+Absorbing states are required (``absorbing=true``, the default): a reward source sees no
+terminations, and with absorbing states there are none (the shaping at an episode's end goes
+through the absorbing state's own potential). ``log pi`` is of actions in the actor's units
+([-1, 1]); against raw units it differs by a constant, which ``g``'s bias takes up. No
+gradient penalty (AIRL's discriminator has its own structure; ``gradient_penalty`` must be 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from genpolicy.models.discriminators import ShapedReward, discriminator_loss
+from genpolicy.models.saved_rewards import REWARD_DIR, RewardNet, RewardNetConfig
+from genpolicy.trainers.actor_critic import RewardConfig
+from genpolicy.trainers.base import OptimizerConfig
+from genpolicy.trainers.gail import GAIL, GAILConfig
+from genpolicy.trainers.rewards import register_reward_source
+
+
+@dataclass
+class AIRLConfig(GAILConfig):
+    reward: RewardConfig = field(default_factory=lambda: RewardConfig(name="airl", normalize="none"))
+    gradient_penalty: float = 0.0
+    state_only: bool = True  # g(s) (the disentangled reward) or g(s, a)
+    reward_hidden_dims: list[int] = field(default_factory=lambda: [256, 256])  # of g and of h
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.absorbing:
+            raise ValueError("airl needs absorbing=true (its shaping term needs to know where episodes end)")
+        if self.gradient_penalty != 0:
+            raise ValueError("airl has no gradient penalty (gradient_penalty must be 0)")
+
+
+class AIRLReward(nn.Module):
+    """The reward source ``r = f(s, a, s')`` (network ``"reward"``); ``shaped.g`` is what is kept."""
+
+    def __init__(self, shaped: ShapedReward, scale: float, optim: OptimizerConfig) -> None:
+        super().__init__()
+        self.shaped, self.scale, self.optim = shaped, float(scale), optim
+        self._last_mean: torch.Tensor | None = None
+
+    def f(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        return self.shaped(obs, masked_actions(obs, actions, self.shaped.g), next_obs)
+
+    @torch.no_grad()
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor,
+                env_rewards: torch.Tensor) -> torch.Tensor:
+        reward = self.f(obs, actions, next_obs) * self.scale
+        self._last_mean = reward.mean()
+        return reward
+
+    def metrics(self) -> dict[str, torch.Tensor]:
+        return {} if self._last_mean is None else {"mean": self._last_mean}
+
+
+def masked_actions(obs: torch.Tensor, actions: torch.Tensor, net: RewardNet) -> torch.Tensor:
+    """Actions at absorbing states (flag, the last entry, 1) set to the middle of the range."""
+    middle = (net.action_low + net.action_high) / 2 if net.config.act_dim else torch.zeros_like(actions[0])
+    return torch.where(obs[:, -1:] > 0.5, middle.expand_as(actions), actions)
+
+
+def _airl_reward(scale: float, algo: Any) -> AIRLReward:
+    if not isinstance(getattr(algo, "config", None), AIRLConfig):
+        raise ValueError("reward.name=airl needs the airl algorithm (it owns the expert data and the actor's log pi)")
+    config, spec = algo.config, algo.spec
+    obs = algo.expert_data.observations
+    obs = obs[obs[:, -1] < 0.5]
+    mean, std = obs.mean(0), obs.std(0, unbiased=False)
+    mean[-1], std[-1] = 0.0, 1.0
+    low, high = torch.tensor(spec.action_low), torch.tensor(spec.action_high)
+    metadata = {key: spec.metadata[key] for key in ("env_id", "task", "env_wrappers") if key in spec.metadata}
+    g = RewardNet(RewardNetConfig(spec.obs_dim, 0 if config.state_only else spec.act_dim, list(config.reward_hidden_dims),
+                                  metadata={**metadata, "learned_by": "airl", "state_only": config.state_only}))
+    h = RewardNet(RewardNetConfig(spec.obs_dim, 0, list(config.reward_hidden_dims)))
+    g.set_statistics(mean, std, low, high)
+    h.set_statistics(mean, std)
+    return AIRLReward(ShapedReward(g, h, config.gamma), scale, config.discriminator_optim)
+
+
+register_reward_source("airl", _airl_reward)
+
+
+class AIRL(GAIL):
+    config: AIRLConfig
+
+    def update_discriminator(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        source: AIRLReward = self.reward
+        logits = []
+        for prefix in ("expert_", ""):
+            obs, actions = batch[f"{prefix}observations"], batch[f"{prefix}actions"]
+            f = source.f(obs, actions, batch[f"{prefix}next_observations"])
+            with torch.no_grad():
+                actor = self.actor
+                acted = masked_actions(obs, actions, source.shaped.g) if source.shaped.g.config.act_dim else actions
+                log_pi = actor.log_prob(actor.obs_normalizer.normalize(obs),
+                                        actor.action_normalizer.normalize(acted).clamp(-1.0, 1.0))
+            logits.append(f - log_pi)
+        expert_logits, policy_logits = logits
+        loss = discriminator_loss(expert_logits, policy_logits)
+        self.step("reward", loss)
+        return {"reward/discriminator_loss": loss.detach(),
+                "reward/expert_accuracy": (expert_logits > 0).float().mean().detach(),
+                "reward/policy_accuracy": (policy_logits < 0).float().mean().detach()}
+
+    def on_train_end(self) -> None:
+        """A finished run keeps ``g`` alone, stand-alone, in ``RUN/reward``."""
+        if int(self.num_updates) >= self.config.steps and self.trainer.is_global_zero:
+            self.reward.shaped.g.save(Path(self.trainer.default_root_dir) / REWARD_DIR)
+
+
+__all__ = ["AIRL", "AIRLConfig", "AIRLReward"]
