@@ -191,10 +191,18 @@ def test_gail_sizes_from_the_wrapped_env_and_masks_absorbing_actions():
     assert GAIL.env_wrappers(no_absorbing) == [] and GAIL.env_wrappers(config) == [{"name": "absorbing"}]
 
 
-def test_gail_bro_is_a_configuration():
+def test_gail_bro_is_a_configuration_and_runs(tmp_path):
     gail_bro = build_config(GAILConfig, ALGORITHMS["gail-bro"][2])
     assert ALGORITHMS["gail-bro"][0] is GAIL and gail_bro.replay_ratio == 10 and gail_bro.critic.arch == "bronet"
     assert gail_bro.reward.name == "adversarial" and gail_bro.gradient_penalty == 10.0 and gail_bro.absorbing
+    expert = as_dataset(rollouts(gym.make(COUNTDOWN), lambda obs: [0.5], episodes=4))
+    small = {"critic.width": 32, "critic.blocks": 1, "critic.num_quantiles": 8, "actor.hidden_dims": [32],
+             "discriminator.hidden_dims": [16], "steps": 60, "updates_per_step": 10, "updates_per_epoch": 30,
+             "warmup_steps": 20, "resets_at": [23], "dormant_every": 30, "batch_size": 32, "snapshot_every": 0}
+    run = genpolicy.train("gail-bro", data=expert, env=COUNTDOWN, out=tmp_path, overrides=small, eval_episodes=0,
+                          verbose=False, progress_bar=False)
+    assert int(run.algo.num_updates) == 60 and run.algo.env_steps == 20 + 6  # replay ratio 10
+    assert run.algo.critic(torch.zeros(4, 3), torch.zeros(4, 1)).shape == (2, 4, 8)  # BroNet quantile ensemble
 
 
 # ------------------------------------------------------------------ learning and resume
