@@ -104,6 +104,9 @@ def plot_background(ax) -> None:
 def register() -> None:
     if ENV_ID not in gym.registry:
         gym.register(ENV_ID, entry_point="genpolicy.tasks.point2d:Point2DEnv", max_episode_steps=MAX_STEPS)
+    if "genpolicy/Point2DGoals-v0" not in gym.registry:  # the sparse goal task for using skills (point2d_goals)
+        gym.register("genpolicy/Point2DGoals-v0", entry_point="genpolicy.tasks.point2d_goals:Point2DGoalsEnv",
+                     max_episode_steps=MAX_STEPS)
 
 
 def make_env(**kwargs) -> gym.Env:

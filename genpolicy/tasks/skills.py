@@ -67,4 +67,6 @@ class SkillWrapper(gym.Wrapper):
 
 register_wrapper(SKILL_WRAPPER, SkillWrapper)
 
+from genpolicy.tasks import skill_options as _skill_options  # noqa: E402,F401  registers 'skill-options' (hierarchy)
+
 __all__ = ["SKILL_WRAPPER", "SkillWrapper", "one_hot"]
