@@ -10,6 +10,7 @@ from genpolicy.trainers.airl import AIRL, AIRLConfig
 from genpolicy.trainers.base import AlgoConfig, Algorithm
 from genpolicy.trainers.bc import BC, BCConfig
 from genpolicy.trainers.cql import CQL, CQLConfig
+from genpolicy.trainers.dagger import DAgger, DAggerConfig
 from genpolicy.trainers.diayn import DIAYN, DIAYNConfig
 from genpolicy.trainers.diffusion_ql import DiffusionQL, DiffusionQLConfig
 from genpolicy.trainers.gail import GAIL, GAILConfig
@@ -46,6 +47,8 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], type[AlgoConfig], dict]] = {
     "gail": (GAIL, GAILConfig, {}),
     "gail-bro": (GAIL, GAILConfig, BRO),
     "airl": (AIRL, AIRLConfig, {}),  # + a reward that is kept: RUN/reward, load_reward(RUN)
+    # interactive imitation (fit dagger --env TASK [--data DEMOS] --set expert=task|RUN_DIR|module:function)
+    "dagger": (DAgger, DAggerConfig, {}),
 }
 
 
@@ -63,7 +66,7 @@ def get_algorithm(name: str) -> tuple[type[Algorithm], type[AlgoConfig], dict]:
 
 
 __all__ = [
-    "AIRL", "AIRLConfig", "ALGORITHMS", "AlgoConfig", "Algorithm", "BC", "BCConfig", "CQL", "CQLConfig", "DIAYN", "DIAYNConfig", "DiffusionQL", "DiffusionQLConfig", "GAIL", "GAILConfig", "IQL",
+    "AIRL", "AIRLConfig", "ALGORITHMS", "AlgoConfig", "Algorithm", "BC", "BCConfig", "CQL", "CQLConfig", "DAgger", "DAggerConfig", "DIAYN", "DIAYNConfig", "DiffusionQL", "DiffusionQLConfig", "GAIL", "GAILConfig", "IQL",
     "IQLConfig", "TD3BC", "TD3BCConfig", "DTConfig", "DecisionTransformer", "Diffusion", "DiffusionConfig",
     "GPTConfig", "GPTPolicyTrainer", "SAC", "SACConfig", "VAE", "VAEConfig", "fit", "get_algorithm", "limit_threads", "register_algorithm",
     "make_trainer",
