@@ -10,11 +10,13 @@ gradient updates; only *which states* carry the labels differs:
   ``--updates-per-round`` updates on the aggregate after each round, evaluated after each round
   (``--eval-episodes`` episodes, the evaluation seeds of `EvalCallback`), so one run gives the
   whole curve;
-* ``bc``: BC on the first ``labels / round_steps`` expert episodes (whole episodes, the expert's
-  own states: the labels of its own rollouts), ``updates_per_round x rounds`` updates, evaluated on
+* ``bc``: BC on the first ``labels`` transitions of the expert's own rollouts (whole episodes, the
+  last one cut short), ``updates_per_round x rounds`` updates, evaluated on
   the same episodes. Seed ``s`` takes the expert episodes ``16 s, 16 s + 1, ...`` (its own data).
 
-Both through `genpolicy.train`. Writes ``OUT/<task>/<method>/seedN/result.json`` (resumable),
+``--task lane`` is `genpolicy.tasks.lane`, a toy built so that BC's errors compound (its
+expert's states never leave the lane's centre line); the others are built-in tasks. Both
+through `genpolicy.train`. Writes ``OUT/<task>/<method>/seedN/result.json`` (resumable),
 ``OUT/<task>/table.md`` and the figure ``--figure``.
 
     .venv/bin/python benchmarks/dagger_study.py --task pendulum --labels 200 400 800 1600 3200 \
@@ -29,11 +31,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 
 def settings(args: argparse.Namespace, seed: int) -> dict:
     return {"seed": seed, "policy.hidden_dims": [args.hidden, args.hidden], "batch_size": args.batch_size,
-            "log_every": 1000}
+            "optim.lr": args.lr, "log_every": 1000}
 
 
 def run_dagger(args: argparse.Namespace, seed: int, out: Path) -> dict:
@@ -41,9 +44,9 @@ def run_dagger(args: argparse.Namespace, seed: int, out: Path) -> dict:
 
     rounds = max(args.labels) // args.round_steps
     start = time.perf_counter()
-    run = genpolicy.train("dagger", env=args.task, out=out, eval_episodes=args.eval_episodes, eval_every=1,
+    run = genpolicy.train("dagger", env=args.env, out=out, eval_episodes=args.eval_episodes, eval_every=1,
                           verbose=False, progress_bar=False, restart=True,
-                          overrides={**settings(args, seed), "expert": "task", "rounds": rounds,
+                          overrides={**settings(args, seed), "expert": args.expert, "rounds": rounds,
                                      "round_env_steps": args.round_steps, "updates_per_round": args.updates_per_round,
                                      "beta_schedule": args.beta_schedule, "beta": args.beta})
     curve = [{"labels": (i + 1) * args.round_steps, "return": h["eval/return"],
@@ -51,15 +54,28 @@ def run_dagger(args: argparse.Namespace, seed: int, out: Path) -> dict:
     return {"method": "dagger", "seed": seed, "curve": curve, "seconds": time.perf_counter() - start}
 
 
+def first_labels(expert, first_episode: int, labels: int):
+    """The first ``labels`` expert transitions from episode ``first_episode`` on (the last
+    episode cut short, as a truncation): exactly as many labels as DAgger had."""
+    from genpolicy.datasets.episodes import FIELDS, OfflineDataset
+
+    bounds = expert.episode_bounds().tolist()[first_episode:]
+    rows = torch.cat([torch.arange(start, stop) for start, stop in bounds])[:labels]
+    if len(rows) < labels:
+        raise ValueError(f"the expert data has too few transitions after episode {first_episode} for {labels} labels")
+    picked = {name: getattr(expert, name)[rows].clone() for name in FIELDS}
+    picked["truncations"][-1] = not bool(picked["terminations"][-1])
+    return OfflineDataset(**picked, metadata=dict(expert.metadata))
+
+
 def run_bc(args: argparse.Namespace, seed: int, expert, out: Path) -> dict:
     import genpolicy
 
     curve, seconds = [], 0.0
     for labels in args.labels:
-        episodes = labels // args.round_steps
-        data = expert.select_episodes(list(range(16 * seed, 16 * seed + episodes)))
+        data = first_labels(expert, 16 * seed, labels)
         start = time.perf_counter()
-        run = genpolicy.train("bc", data=data, out=out / f"labels{labels}", steps=args.updates_per_round * episodes,
+        run = genpolicy.train("bc", data=data, out=out / f"labels{labels}", steps=args.updates_per_round * labels // args.round_steps,
                               eval_episodes=0, verbose=False, progress_bar=False, restart=True,
                               overrides=settings(args, seed), device_preset=False)
         result = run.evaluate(episodes=args.eval_episodes, seed=10_000)  # EvalCallback's evaluation seed
@@ -67,6 +83,33 @@ def run_bc(args: argparse.Namespace, seed: int, expert, out: Path) -> dict:
         curve.append({"labels": len(data), "return": float(result.mean_return),
                       "success": getattr(result, "success_rate", None)})
     return {"method": "bc", "seed": seed, "curve": curve, "seconds": seconds}
+
+
+class Lane:
+    """`genpolicy.tasks.lane` in the shape of a `Task` for this script (scores, horizon)."""
+
+    name, max_episode_steps, has_success = "lane", 60, False
+    ref_max_score = 0.0  # the expert never leaves y = 0
+    ref_min_score = -54.0  # measured in main() (uniform random actions, 100 episodes)
+
+    def normalized_score(self, value):
+        return 100.0 * (value - self.ref_min_score) / (self.ref_max_score - self.ref_min_score)
+
+
+def random_return(env_id: str, episodes: int = 100) -> float:
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    env.action_space.seed(0)
+    total = 0.0
+    for episode in range(episodes):
+        env.reset(seed=episode)
+        done = False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += reward
+            done = terminated or truncated
+    return total / episodes
 
 
 def summarize(results: list[dict], labels: list[int], task) -> tuple[dict, str]:
@@ -81,7 +124,8 @@ def summarize(results: list[dict], labels: list[int], task) -> tuple[dict, str]:
         cells = []
         for method in sorted(table):
             values = np.array(table[method].get(n, []))
-            cells.append(f"{values.mean():.1f} ± {values.std():.1f} ({task.normalized_score(values.mean()):.0f})"
+            digits = 2 if task.has_success else 1  # success rates: two decimals
+            cells.append(f"{values.mean():.{digits}f} ± {values.std():.{digits}f} ({task.normalized_score(values.mean()):.0f})"
                          if len(values) else "—")
         lines.append(f"| {n} | {' | '.join(cells)} |")
     return table, "\n".join(lines) + "\n"
@@ -122,8 +166,10 @@ def main() -> None:
     parser.add_argument("--updates-per-round", type=int, default=300)
     parser.add_argument("--beta-schedule", default="exponential")
     parser.add_argument("--beta", type=float, default=0.0)
+    parser.add_argument("--bc-episodes", type=int, default=48, help="expert episodes collected per seed for BC")
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["dagger", "bc"], choices=["dagger", "bc"])
@@ -134,7 +180,15 @@ def main() -> None:
     from genpolicy.datasets.resolve import resolve_data
     from genpolicy.tasks import get_task
 
-    task = get_task(args.task)
+    if args.task == "lane":  # the toy where BC's errors compound (not a built-in task)
+        from genpolicy.tasks import lane
+
+        task = Lane()
+        task.ref_min_score = random_return(lane.ENV_ID)
+        args.env, args.expert = lane.ENV_ID, "genpolicy.tasks.lane:expert"
+    else:
+        task = get_task(args.task)
+        args.env, args.expert = args.task, "task"
     args.round_steps = args.round_steps or task.max_episode_steps
     if any(n % args.round_steps for n in args.labels):
         parser.error(f"--labels must be multiples of --round-steps ({args.round_steps})")
@@ -145,8 +199,12 @@ def main() -> None:
             where = Path(args.out) / args.task / method / f"seed{seed}"
             file = where / "result.json"
             if not file.exists():
-                if method == "bc" and expert is None:
-                    expert = resolve_data(args.task, episodes=16 * max(args.seeds) + max(args.labels) // args.round_steps,
+                if method == "bc" and expert is None and args.task == "lane":
+                    from genpolicy.tasks import lane
+
+                    expert = lane.expert_dataset(16 * max(args.seeds) + args.bc_episodes)
+                elif method == "bc" and expert is None:
+                    expert = resolve_data(args.task, episodes=16 * max(args.seeds) + args.bc_episodes,
                                           seed=0)
                 result = run_dagger(args, seed, where / "run") if method == "dagger" else run_bc(args, seed, expert, where / "run")
                 where.mkdir(parents=True, exist_ok=True)
@@ -158,7 +216,7 @@ def main() -> None:
                                             else args.labels), task)
     header = (f"Task `{args.task}` (expert {task.ref_max_score:.1f}, random {task.ref_min_score:.1f}); "
               f"{args.round_steps} labels per DAgger round, {args.updates_per_round} updates per round "
-              f"(BC: the same updates per {args.round_steps} labels), MLP {args.hidden}x{args.hidden}, "
+              f"(BC: the same updates per {args.round_steps} labels), MLP {args.hidden}x{args.hidden}, lr {args.lr:g}, "
               f"{len(args.seeds)} seeds, {args.eval_episodes} evaluation episodes.\n\n")
     (Path(args.out) / args.task).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / args.task / "table.md").write_text(header + text)

@@ -6,6 +6,8 @@ protocol). Variants, each through `genpolicy.train`:
 
 * ``bc``            BC (MSE head) on the subsampled demonstrations;
 * ``gail``          GAIL, absorbing states on (default), logit reward, gradient penalty 10;
+* ``gail-bro``      GAIL with BRO's settings (replay ratio 10, BroNet quantile critics) at a
+                    CPU-sized critic (``--bro-width`` 128, ``--bro-quantiles`` 10), ``--bro-env-steps``;
 * ``gail-noabs``    the same with ``absorbing=false``;
 * ``gail-frozen``   GAIL whose discriminator is never trained (``discriminator_every=0``)
                     with the always-positive reward ``-log(1 - D)``: the survival-bias check
@@ -34,7 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("bc", "gail", "gail-noabs", "gail-frozen", "gail-frozen-noabs")
+VARIANTS = ("bc", "gail", "gail-bro", "gail-noabs", "gail-frozen", "gail-frozen-noabs")
+BRO_RATIO = 10  # gail-bro: BRO's replay ratio (updates per env step)
 
 
 def gail_values(variant: str, args: argparse.Namespace, demos: int, seed: int) -> dict:
@@ -48,6 +51,9 @@ def gail_values(variant: str, args: argparse.Namespace, demos: int, seed: int) -
         values["absorbing"] = False
     if variant.startswith("gail-frozen"):
         values.update(discriminator_every=0, reward_form="positive")
+    if variant == "gail-bro":  # BRO's recipe at a CPU-sized critic; evaluated every eval_every *env steps*
+        values.update({"critic.width": args.bro_width, "critic.num_quantiles": args.bro_quantiles,
+                       "updates_per_epoch": args.eval_every * BRO_RATIO})
     return values
 
 
@@ -64,8 +70,10 @@ def run_variant(variant: str, args: argparse.Namespace, demos: int, seed: int, e
         transitions = len(data)
     else:
         values = gail_values(variant, args, demos, seed)
-        updates = args.env_steps - args.warmup
-        run = genpolicy.train("gail", data=expert, env=args.env or args.task, out=out, steps=updates, overrides=values,
+        bro = variant == "gail-bro"
+        env_steps = args.bro_env_steps if bro else args.env_steps
+        updates = (env_steps - args.warmup) * (BRO_RATIO if bro else 1)
+        run = genpolicy.train("gail-bro" if bro else "gail", data=expert, env=args.env or args.task, out=out, steps=updates, overrides=values,
                               eval_episodes=args.eval_episodes, eval_every=1, verbose=False, progress_bar=False)
         transitions = len(run.algo.expert_data)
         curve = [{"env_steps": h.get("env_steps", run.config.env_steps_for(h["updates"])), "return": h["eval/return"]}
@@ -74,7 +82,8 @@ def run_variant(variant: str, args: argparse.Namespace, demos: int, seed: int, e
     final = run.evaluate(episodes=args.final_episodes, seed=1000 + seed)
     return {"variant": variant, "demos": demos, "seed": seed, "subsample": args.subsample, "hidden": args.hidden,
             "expert_transitions": transitions, "final_return": float(final.mean_return), "curve": curve,
-            "seconds": seconds, "env_steps": 0 if variant == "bc" else args.env_steps}
+            "seconds": seconds, "env_steps": 0 if variant == "bc" else (args.bro_env_steps if variant == "gail-bro"
+                                                                        else args.env_steps)}
 
 
 def random_dataset(env_id: str, episodes: int, seed: int):
@@ -180,6 +189,9 @@ def main() -> None:
     parser.add_argument("--bc-steps", type=int, default=3_000)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--bro-env-steps", type=int, default=4_000, help="gail-bro: env steps (x10 updates)")
+    parser.add_argument("--bro-width", type=int, default=128, help="gail-bro: BroNet critic width (BRO: 512)")
+    parser.add_argument("--bro-quantiles", type=int, default=10, help="gail-bro: quantiles (BRO: 100)")
     parser.add_argument("--variants", nargs="*", default=["bc", "gail"], choices=VARIANTS)
     parser.add_argument("--bias-env", default=None, help="a terminating env for the survival-bias check")
     parser.add_argument("--bias-env-steps", type=int, default=5_000)

@@ -11,6 +11,7 @@ import genpolicy
 from genpolicy.config import build_config
 from genpolicy.datasets import load_dataset
 from genpolicy.datasets.episodes import OfflineDataset
+from genpolicy.tasks import lane
 from genpolicy.trainers import ALGORITHMS, DAggerConfig
 from genpolicy.trainers.dagger import beta_at
 from genpolicy.trainers.labelers import register_expert, resolve_expert
@@ -35,45 +36,17 @@ class Reach1D(gym.Env):
         return np.array([self.x], np.float32), -abs(self.x), False, False, {}
 
 
-class Drift(gym.Env):
-    """A lane that BC cannot keep: obs (x, y), x' = x + a_x / 60, y' = clip(1.3 y + 0.2 a_y, -1, 1),
-    reward -|y'|, 60 steps from (0, 0) exactly.
-
-    The lateral mode is unstable (x1.3 per step); the expert ``a = (1, clip(-3 y))`` makes it
-    contract (x0.7) from anywhere within |y| < 2/3. Its own rollouts never leave y = 0, so BC sees no lateral correction at all:
-    its tiny residual a_y at y = 0 grows 1.3-fold per step until the lane is lost (compounding
-    error). DAgger's second round already visits the drifted states and labels them.
-    """
-
-    observation_space = gym.spaces.Box(-2.0, 2.0, (2,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.x, self.y = 0.0, 0.0
-        return np.array([self.x, self.y], np.float32), {}
-
-    def step(self, action):
-        a = np.clip(np.asarray(action, dtype=np.float64).reshape(-1), -1.0, 1.0)
-        self.x += a[0] / 60
-        self.y = float(np.clip(1.3 * self.y + 0.2 * a[1], -1.0, 1.0))
-        return np.array([self.x, self.y], np.float32), -abs(self.y), False, False, {}
-
-
-REACH, DRIFT = "GenpolicyTest/DaggerReach1D-v0", "GenpolicyTest/Drift-v0"
+REACH = "GenpolicyTest/DaggerReach1D-v0"
+DRIFT = lane.ENV_ID  # BC loses this lane, DAgger keeps it (genpolicy.tasks.lane)
 if REACH not in gym.registry:
     gym.register(REACH, entry_point=Reach1D, max_episode_steps=20)
-if DRIFT not in gym.registry:
-    gym.register(DRIFT, entry_point=Drift, max_episode_steps=60)
 
 
 def reach_expert(obs: np.ndarray) -> np.ndarray:
     return np.clip(-2.0 * np.asarray(obs)[:, :1], -1.0, 1.0).astype(np.float32)
 
 
-def drift_expert(obs: np.ndarray) -> np.ndarray:
-    obs = np.asarray(obs)
-    return np.stack([np.ones(len(obs)), np.clip(-3.0 * obs[:, 1], -1.0, 1.0)], axis=1).astype(np.float32)
+drift_expert = lane.expert
 
 
 register_expert("test-reach", reach_expert)
@@ -116,9 +89,9 @@ def test_expert_specs_resolve(tmp_path):
     labeler = resolve_expert("task", {"task": "pendulum"}, None)
     upright = labeler(np.array([[1.0, 0.0, 0.0], [np.cos(3.0), np.sin(3.0), 0.0]]))
     assert upright.shape == (2, 1) and upright[0, 0] == pytest.approx(0.0)  # balanced: no torque
-    imported = resolve_expert("tests.test_dagger:drift_expert", {}, None)  # module:function
+    imported = resolve_expert("genpolicy.tasks.lane:expert", {}, None)  # module:function
     obs = np.array([[0.0, 0.1], [0.5, -0.3]], np.float32)
-    assert imported.__name__ == "drift_expert" and np.allclose(imported(obs), [[1.0, -0.3], [1.0, 0.9]])
+    assert imported is lane.expert and np.allclose(imported(obs), [[1.0, -0.3], [1.0, 0.9]])
     with pytest.raises(ValueError, match="built-in task"):
         resolve_expert("task", {"env_id": "Pendulum-v1"}, None)
     with pytest.raises(ValueError, match="not 'task'"):
@@ -166,31 +139,13 @@ def test_dagger_drifts_less_than_bc_with_the_same_labels(tmp_path):
         "updates_per_step": 10, "export": False})
     dagger_return = run.evaluate(episodes=4).mean_return
 
-    # the env's action bounds, as a recorded dataset may carry them (without them BC clips its actions to the
-    # demonstrator's range, here a_y in [0, 0]: a lane kept by construction, not by learning)
-    expert = OfflineDataset(*_rollouts(DRIFT, drift_expert, episodes=8),
-                            metadata={"env_id": DRIFT, "source": "drift", "action_low": [-1.0, -1.0], "action_high": [1.0, 1.0]})
+    expert = lane.expert_dataset(episodes=8)  # records the env's action bounds (see its doc)
     bc = genpolicy.train("bc", data=expert, out=tmp_path / "bc", steps=600, eval_episodes=0, verbose=False,
                          progress_bar=False, overrides=settings)
     bc_return = bc.evaluate(episodes=4).mean_return
     # the expert scores 0 (it never leaves y = 0); losing the lane costs up to 1 per step
     assert dagger_return > -2.0, dagger_return  # measured (seeds 0-2): -0.3 to -0.5
     assert bc_return < dagger_return - 10.0, (bc_return, dagger_return)  # measured: about -34
-
-
-def _rollouts(env_id, actor, episodes):
-    env = gym.make(env_id)
-    rows = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=episode)
-        done = False
-        while not done:
-            action = actor(obs[None])[0]
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            rows.append((obs, action, reward, terminated, truncated, next_obs))
-            obs, done = next_obs, terminated or truncated
-    return [np.array([r[i] for r in rows], dtype) for i, dtype in
-            enumerate((np.float32, np.float32, np.float64, bool, bool, np.float32))]
 
 
 # ------------------------------------------------------------------ resume
