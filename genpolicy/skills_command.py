@@ -21,6 +21,9 @@ def add_skills_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=3, help="episodes per skill")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid", type=int, default=10, help="coverage grid cells per side")
+    p.add_argument("--holdout", action="store_true",
+                   help="also the held-out check: a fresh classifier trained on sampled-action rollouts of 20 env "
+                   "seeds per skill names the commanded skill of rollouts from 10 other seeds")
     p.set_defaults(func=cmd_skills)
     return p
 
@@ -42,6 +45,13 @@ def cmd_skills(args: argparse.Namespace) -> None:
                "grid": args.grid, "episodes_per_skill": args.episodes, "seed": args.seed,
                "final_distance": report.final_distance.tolist(), "final_xy": report.final_xy.tolist(),
                "per_skill_accuracy": None if report.per_skill_accuracy is None else report.per_skill_accuracy.tolist()}
+    if args.holdout:
+        from genpolicy.evaluation.skill_holdout import holdout_check
+
+        holdout = holdout_check(policy, args.env)
+        print(f"held-out classifier: state accuracy {holdout.state_accuracy:.3f}, episode accuracy "
+              f"{holdout.episode_accuracy:.3f} (chance {1 / report.num_skills:.3f})")
+        payload["holdout"] = holdout.as_dict()
     (directory / "skills.json").write_text(json.dumps(payload, indent=2))
     print(f"wrote {figure} and {directory / 'skills.json'}")
 

@@ -90,6 +90,7 @@ def test_diayn_skills_separate_in_fresh_rollouts(diayn_run):
         rows = list(csv.DictReader(file))
     last = {key: float(value) for row in rows for key, value in row.items() if value}
     assert last["reward/discriminator_accuracy"] > 0.8 and last["reward/intrinsic_reward"] > 0.5  # log 3 = 1.1 at best
+    assert abs(last["reward/skill_entropy"] - math.log(3)) < 0.05  # skills drawn uniformly per episode
     assert last["skills/accuracy"] > 0.8 and "skills/coverage" in last
     assert diayn_run.algo.temperature().item() == pytest.approx(0.1)  # alpha fixed (the paper's 0.1)
 
@@ -167,10 +168,11 @@ def test_diayn_interrupt_then_resume_continues_exactly(tmp_path):
 def test_cli_skills_and_evaluate_one_skill(diayn_run, capsys):
     from genpolicy.cli import main
 
-    assert main(["skills", str(diayn_run.dir), "--episodes", "1"]) == 0
+    assert main(["skills", str(diayn_run.dir), "--episodes", "1", "--holdout"]) == 0
     out = capsys.readouterr().out
-    assert "fresh-rollout accuracy" in out and (diayn_run.dir / "skills.png").exists()
+    assert "fresh-rollout accuracy" in out and "held-out classifier" in out and (diayn_run.dir / "skills.png").exists()
     report = json.loads((diayn_run.dir / "skills.json").read_text())
     assert report["num_skills"] == 3 and len(report["final_distance"]) == 3
+    assert report["holdout"]["episode_accuracy"] > 0.8  # sampled rollouts of other seeds: still the asked skill
     assert main(["evaluate", str(diayn_run.dir), "--episodes", "2", "--skill", "1"]) == 0
     assert (diayn_run.dir / "eval-2ep-seed0-skill1.json").exists()

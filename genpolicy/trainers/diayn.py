@@ -15,7 +15,8 @@ discriminator, so it is the network ``"reward"`` (checkpointed, trained here wit
 ``step("reward", ...)``), and its rewards use the current discriminator whenever a batch is
 drawn. ``discriminator.dims`` restricts q to chosen state dimensions (``[0, 1]``: the paper's
 x-y prior). Logged under ``reward/``: the discriminator's accuracy on replay batches, the
-intrinsic reward's mean and q's entropy; under ``skills/`` (every ``skill_eval_every``
+intrinsic reward's mean, q's entropy and the skill entropy of the batch (log K if skills are
+drawn uniformly); under ``skills/`` (every ``skill_eval_every``
 epochs): fresh-rollout accuracy, coverage and final distances (`genpolicy.evaluation.skills`).
 
 The exported policy is a `SkillPolicy` (``act(obs, skill=k)`` on the env's own observation),
@@ -78,9 +79,12 @@ class SkillReward(nn.Module):
             skills = self.skills_of(obs)
             reward = intrinsic_reward(logits, skills)
             log_q = F.log_softmax(logits, -1)
+            share = torch.bincount(skills, minlength=self.num_skills).float() / skills.numel()
             self._metrics = {"discriminator_accuracy": (logits.argmax(-1) == skills).float().mean(),
                              "intrinsic_reward": reward.mean(),
-                             "discriminator_entropy": -(log_q.exp() * log_q).sum(-1).mean()}
+                             "discriminator_entropy": -(log_q.exp() * log_q).sum(-1).mean(),
+                             # H of the batch's skills: log K when the collector draws them uniformly
+                             "skill_entropy": -(share * share.clamp_min(1e-12).log()).sum()}
             if self.env_reward_weight:
                 reward = reward + self.env_reward_weight * env_reward
             return reward * self.scale
