@@ -15,6 +15,7 @@ from genpolicy.trainers.diayn import DIAYN, DIAYNConfig
 from genpolicy.trainers.diffusion_ql import DiffusionQL, DiffusionQLConfig
 from genpolicy.trainers.gail import GAIL, GAILConfig
 from genpolicy.trainers.iql import IQL, IQLConfig
+from genpolicy.trainers.metra import METRA, METRAConfig
 from genpolicy.trainers.sac import BRO, BRO_FAST, SAC, SACConfig
 from genpolicy.trainers.td3bc import TD3BC, TD3BCConfig
 from genpolicy.trainers.diffusion import Diffusion, DiffusionConfig
@@ -43,6 +44,7 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], type[AlgoConfig], dict]] = {
     "bro-fast": (SAC, SACConfig, BRO_FAST),
     # skill discovery without a reward (fit diayn --env ENV --set skills=K)
     "diayn": (DIAYN, DIAYNConfig, {}),
+    "metra": (METRA, METRAConfig, {}),  # distance-maximizing skills (temporal-distance representation)
     # adversarial imitation (fit ALGO --data EXPERT --env ENV): DAC-style GAIL on SAC / BRO
     "gail": (GAIL, GAILConfig, {}),
     "gail-bro": (GAIL, GAILConfig, BRO),
