@@ -9,6 +9,9 @@ protocol). Variants, each through `genpolicy.train`:
 * ``gail-bro``      GAIL with BRO's settings (replay ratio 10, BroNet quantile critics) at a
                     CPU-sized critic (``--bro-width`` 128, ``--bro-quantiles`` 10), ``--bro-env-steps``;
 * ``gail-noabs``    the same with ``absorbing=false``;
+* ``airl``          AIRL (``f = g(s) + gamma h(s') - h(s)``, logit ``f - log pi``) on the same SAC
+                    learner, ``g`` and ``h`` ``--hidden`` wide; its ``g`` is saved in ``RUN/reward``
+                    (``airl-gp``: with a gradient penalty of 10 on ``f``);
 * ``gail-frozen``   GAIL whose discriminator is never trained (``discriminator_every=0``)
                     with the always-positive reward ``-log(1 - D)``: the survival-bias check
                     (``gail-frozen-noabs``: without absorbing states). It needs an env that
@@ -36,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("bc", "gail", "gail-bro", "gail-noabs", "gail-frozen", "gail-frozen-noabs")
+VARIANTS = ("bc", "gail", "gail-bro", "gail-noabs", "gail-frozen", "gail-frozen-noabs", "airl", "airl-gp")
 BRO_RATIO = 10  # gail-bro: BRO's replay ratio (updates per env step)
 
 
@@ -47,6 +50,9 @@ def gail_values(variant: str, args: argparse.Namespace, demos: int, seed: int) -
         "actor.hidden_dims": hidden, "critic.hidden_dims": hidden, "discriminator.hidden_dims": hidden,
         "updates_per_epoch": args.eval_every, "snapshot_every": 0, "log_every": 1000,
     }
+    if variant.startswith("airl"):  # g and h as wide as the rest; airl-gp: DAC's penalty (10) on f's slope
+        values["reward_hidden_dims"] = values.pop("discriminator.hidden_dims")
+        values["gradient_penalty"] = 10.0 if variant == "airl-gp" else 0.0
     if variant.endswith("noabs"):
         values["absorbing"] = False
     if variant.startswith("gail-frozen"):
@@ -73,7 +79,8 @@ def run_variant(variant: str, args: argparse.Namespace, demos: int, seed: int, e
         bro = variant == "gail-bro"
         env_steps = args.bro_env_steps if bro else args.env_steps
         updates = (env_steps - args.warmup) * (BRO_RATIO if bro else 1)
-        run = genpolicy.train("gail-bro" if bro else "gail", data=expert, env=args.env or args.task, out=out, steps=updates, overrides=values,
+        algo = "gail-bro" if bro else ("airl" if variant.startswith("airl") else "gail")
+        run = genpolicy.train(algo, data=expert, env=args.env or args.task, out=out, steps=updates, overrides=values,
                               eval_episodes=args.eval_episodes, eval_every=1, verbose=False, progress_bar=False)
         transitions = len(run.algo.expert_data)
         curve = [{"env_steps": h.get("env_steps", run.config.env_steps_for(h["updates"])), "return": h["eval/return"]}

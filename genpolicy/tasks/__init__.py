@@ -7,7 +7,7 @@ and gymnasium-robotics are imported only when a PointMaze env is actually built.
 
 from __future__ import annotations
 
-from genpolicy.tasks import maze2d, point2d, pointmaze, skills, two_paths  # skills: registers the 'skill' env wrapper
+from genpolicy.tasks import maze2d, point2d, pointmaze, skills, two_paths, wall_point  # skills: registers the 'skill' env wrapper
 from genpolicy.tasks.base import Expert, RandomExpert, ScriptedExpert, Task, rollout, success_of
 from genpolicy.tasks.maze2d import MAZE2D_MEDIUM, MAZE2D_UMAZE
 from genpolicy.tasks.point2d import POINT2D
@@ -19,6 +19,7 @@ two_paths.register()
 pointmaze.register()
 maze2d.register()
 point2d.register()
+wall_point.register()  # AIRL's transfer check (not in TASKS: a benchmark world, like lane)
 
 TASKS: dict[str, Task] = {
     task.name: task for task in (PENDULUM, POINTMAZE_UMAZE, POINTMAZE_MEDIUM, MAZE2D_UMAZE, MAZE2D_MEDIUM, TWO_PATHS, TWO_PATHS_VALUE,

@@ -52,6 +52,7 @@ class RewardConfig:
     # "return_range": times 1000 / (max - min episode return) of the dataset (IQL's locomotion
     # rescaling; offline only); "none": no rescaling.
     normalize: Literal["return_range", "none"] = "return_range"
+    path: str = ""  # reward.name=saved: a saved reward (a run dir with reward/, or the reward dir itself)
 
 
 @dataclass

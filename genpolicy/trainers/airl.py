@@ -18,8 +18,10 @@ part that should transfer to a changed env.
 Absorbing states are required (``absorbing=true``, the default): a reward source sees no
 terminations, and with absorbing states there are none (the shaping at an episode's end goes
 through the absorbing state's own potential). ``log pi`` is of actions in the actor's units
-([-1, 1]); against raw units it differs by a constant, which ``g``'s bias takes up. No
-gradient penalty (AIRL's discriminator has its own structure; ``gradient_penalty`` must be 0).
+([-1, 1]); against raw units it differs by a constant, which ``g``'s bias takes up.
+``gradient_penalty`` (default 0: the paper's AIRL) penalizes ``f``'s slope as DAC does GAIL's
+logit (`AIRL.shaping_penalty`); measured in docs/imitation.md: without it the off-policy
+discriminator drives ``f`` down on stale replay actions and the learner collapses.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from genpolicy.models.discriminators import ShapedReward, discriminator_loss
+from genpolicy.models.discriminators import ShapedReward, discriminator_loss, gradient_penalty
 from genpolicy.models.saved_rewards import REWARD_DIR, RewardNet, RewardNetConfig
 from genpolicy.trainers.actor_critic import RewardConfig
 from genpolicy.trainers.base import OptimizerConfig
@@ -42,7 +44,7 @@ from genpolicy.trainers.rewards import register_reward_source
 @dataclass
 class AIRLConfig(GAILConfig):
     reward: RewardConfig = field(default_factory=lambda: RewardConfig(name="airl", normalize="none"))
-    gradient_penalty: float = 0.0
+    gradient_penalty: float = 0.0  # lambda of a penalty on f's slope at expert/policy interpolates of (s, a, s')
     state_only: bool = True  # g(s) (the disentangled reward) or g(s, a)
     reward_hidden_dims: list[int] = field(default_factory=lambda: [256, 256])  # of g and of h
 
@@ -50,8 +52,6 @@ class AIRLConfig(GAILConfig):
         super().__post_init__()
         if not self.absorbing:
             raise ValueError("airl needs absorbing=true (its shaping term needs to know where episodes end)")
-        if self.gradient_penalty != 0:
-            raise ValueError("airl has no gradient penalty (gradient_penalty must be 0)")
 
 
 class AIRLReward(nn.Module):
@@ -103,6 +103,54 @@ def _airl_reward(scale: float, algo: Any) -> AIRLReward:
 register_reward_source("airl", _airl_reward)
 
 
+class SavedReward:
+    """``reward.name=saved reward.path=RUN``: a kept reward (`load_reward`) as any learner's reward.
+
+    This is how AIRL's transfer claim is tested: ``genpolicy.train("sac", env=CHANGED_ENV,
+    overrides={"reward.name": "saved", "reward.path": AIRL_RUN})`` re-optimizes ``g`` from scratch
+    with no AIRL code in the loop (the replay buffer still stores the env's reward, so
+    ``env/episode_return`` stays the true return). Not an ``nn.Module`` on purpose: the learner
+    must not train or reset it. ``r = scale * g(s)`` (or ``g(s, a)``), of the state the transition
+    starts from, as AIRL's ``f`` scores it. A reward learned with absorbing states has one more
+    input than an env run without the wrapper; that flag is 0 on every real state, so it is
+    appended as 0 (a learner in a terminating env should use the ``absorbing`` wrapper itself).
+    """
+
+    def __init__(self, path: str | Path, scale: float = 1.0) -> None:
+        from genpolicy.models.saved_rewards import load_reward
+
+        self.path, self.scale = str(path), float(scale)
+        self.net = load_reward(path)
+        self._last_mean: torch.Tensor | None = None
+
+    def __call__(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor,
+                 env_rewards: torch.Tensor) -> torch.Tensor:
+        if self.net.obs_mean.device != obs.device:
+            self.net = self.net.to(obs.device)
+        wanted = self.net.config.obs_dim
+        if obs.shape[-1] == wanted - 1 and {"name": "absorbing"} in self.net.config.metadata.get("env_wrappers", []):
+            obs = torch.cat([obs, torch.zeros_like(obs[:, :1])], dim=-1)
+        elif obs.shape[-1] != wanted:
+            raise ValueError(f"the saved reward {self.path} takes obs_dim={wanted}, the env gives {obs.shape[-1]}")
+        with torch.no_grad():
+            reward = self.net(obs, actions if self.net.config.act_dim else None) * self.scale
+        self._last_mean = reward.mean()
+        return reward
+
+    def metrics(self) -> dict[str, torch.Tensor]:
+        return {} if self._last_mean is None else {"mean": self._last_mean}
+
+
+def _saved_reward(scale: float, algo: Any) -> SavedReward:
+    path = getattr(getattr(getattr(algo, "config", None), "reward", None), "path", "")
+    if not path:
+        raise ValueError("reward.name=saved needs reward.path=RUN (a run that saved a reward, e.g. an airl run)")
+    return SavedReward(path, scale)
+
+
+register_reward_source("saved", _saved_reward)
+
+
 class AIRL(GAIL):
     config: AIRLConfig
 
@@ -120,10 +168,28 @@ class AIRL(GAIL):
             logits.append(f - log_pi)
         expert_logits, policy_logits = logits
         loss = discriminator_loss(expert_logits, policy_logits)
-        self.step("reward", loss)
-        return {"reward/discriminator_loss": loss.detach(),
+        penalty = self.shaping_penalty(batch) if self.config.gradient_penalty > 0 else torch.zeros((), device=loss.device)
+        self.step("reward", loss + self.config.gradient_penalty * penalty)
+        return {"reward/discriminator_loss": loss.detach(), "reward/gradient_penalty": penalty.detach(),
                 "reward/expert_accuracy": (expert_logits > 0).float().mean().detach(),
                 "reward/policy_accuracy": (policy_logits < 0).float().mean().detach()}
+
+    def shaping_penalty(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """DAC's gradient penalty on ``f`` (not on ``f - log pi``: ``log pi`` is not the
+        discriminator's to shape) at interpolates of expert and replay ``(s, a, s')``, in raw
+        units. Why: without it, stale replay actions (whose ``log pi`` under the current actor
+        is very low) push ``f`` down without bound, the learner's reward drifts and its critic
+        with it; bounded slopes keep ``f`` on the scale of the task."""
+        source: AIRLReward = self.reward
+        parts = [(batch[f"{prefix}observations"], batch[f"{prefix}actions"], batch[f"{prefix}next_observations"])
+                 for prefix in ("expert_", "")]
+        sizes = [t.shape[-1] for t in parts[0]]
+
+        def f_of(x: torch.Tensor) -> torch.Tensor:
+            obs, actions, next_obs = torch.split(x, sizes, dim=-1)
+            return source.f(obs, actions, next_obs)
+
+        return gradient_penalty(f_of, torch.cat(parts[0], -1), torch.cat(parts[1], -1), self.generator)
 
     def on_train_end(self) -> None:
         """A finished run keeps ``g`` alone, stand-alone, in ``RUN/reward``."""
@@ -131,4 +197,4 @@ class AIRL(GAIL):
             self.reward.shaped.g.save(Path(self.trainer.default_root_dir) / REWARD_DIR)
 
 
-__all__ = ["AIRL", "AIRLConfig", "AIRLReward"]
+__all__ = ["AIRL", "AIRLConfig", "AIRLReward", "SavedReward"]
