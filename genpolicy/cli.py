@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", action="store_true", help="with --agent: write the run's replay buffer (medium-replay)")
     p.set_defaults(func=cmd_collect)
 
-    p = sub.add_parser("fit", help="train an algorithm on a dataset (resumes an existing run)",
+    p = sub.add_parser("fit", help="train an algorithm on a dataset and/or in an env (resumes an existing run)",
                        description=_fit_description(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("algo", help="one of the algorithms listed above")
     p.add_argument("--data", help="Minari id/dir, .hdf5/.npz file, or task name")
@@ -249,19 +249,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fit_description() -> str:
-    """`fit --help`: the algorithms that exist, and how to stop and resume a run."""
+    """`fit --help`: the algorithms that exist, what each draws from, how to stop and resume."""
     from genpolicy.trainers import ALGORITHMS
 
-    names = "\n".join(f"  {name:14s} {algo.__name__} ({config.__name__}"
-                      + (f", {', '.join(f'{k}={v}' for k, v in variant.items())}" if variant else "") + ")"
-                      for name, (algo, config, variant) in ALGORITHMS.items())
-    return (f"Train an algorithm on offline data.\n\nalgorithms:\n{names}\n\n"
-            "Online algorithms (sac, bro, bro-fast) collect their own data: `fit sac --env Pendulum-v1`\n"
-            "(--data then adds offline data to every batch, half and half; --init RUN starts from an offline\n"
-            "iql/cql run's actor and critics).\n"
+    def needs(algo: type) -> str:
+        data = f"--data ({algo.data_source})" if algo.data_source else ""
+        if data and not algo.data_required:
+            data = f"[{data}]"
+        return " ".join(part for part in ("--env" if algo.needs_env else "", data) if part)
+
+    def variant(overrides: dict) -> str:
+        if not overrides:
+            return ""
+        text = ", ".join(f"{k}={v}" for k, v in overrides.items())
+        return f", {text}" if len(text) <= 40 else f", {len(overrides)} settings: --print-config shows them"
+
+    names = "\n".join(f"  {name:14s} {algo.__name__} ({config.__name__}{variant(overrides)}); {needs(algo)}"
+                      for name, (algo, config, overrides) in ALGORITHMS.items())
+    return (f"Train an algorithm from a dataset, from its own interaction with an env, or both.\n\n"
+            f"algorithms (and the sources they draw from):\n{names}\n\n"
+            "--env ENV is a task name or gymnasium id: online learners collect there (sac: `fit sac --env\n"
+            "Pendulum-v1`; with --data, offline data is half of every batch; --init RUN starts from an offline\n"
+            "iql/cql run); for offline learners it records the env of bring-your-own data for evaluation.\n"
+            "gail/airl take the expert's data as --data; dagger labels its own rollouts with --set expert=...\n"
             "See an algorithm's settings with `genpolicy fit ALGO --print-config`. Ctrl-C or SIGTERM stops\n"
             "after the current update and writes RUN/checkpoints/last.ckpt; the same command resumes\n"
-            "(also with a larger --steps).")
+            "(also with a larger --steps). From Python: genpolicy.train(ALGO, data=..., env=...).")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
