@@ -7,7 +7,8 @@ what one update costs — drawing the batch (for DIAYN that includes the discrim
 for the intrinsic reward) plus ``update`` (SAC's losses and steps; DIAYN adds the discriminator's
 cross-entropy step) — so env stepping, logging and checkpoints are left out of the ratio. SAC is
 trained on the env's (zero) reward, which costs the same as any other reward. The two alternate
-twice and each keeps its best (the machine is shared): target DIAYN / SAC <= 1.3x.
+``--rounds`` times and each keeps its best (the machine is shared and noisy; the best is the
+least disturbed): target DIAYN / SAC <= 1.3x.
 
     GENPOLICY_THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_diayn.py [--updates 3000]
 """
@@ -84,11 +85,12 @@ def time_updates(algo: str, updates: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--updates", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="runs/bench_diayn.json")
     args = parser.parse_args()
     threads = limit_threads()
     times: dict[str, list[float]] = {"sac": [], "diayn": []}
-    for _ in range(2):
+    for _ in range(args.rounds):
         for name in ("sac", "diayn"):
             times[name].append(time_updates(name, args.updates))
             print(f"{name:6s} {times[name][-1]:.3f} ms/update", flush=True)

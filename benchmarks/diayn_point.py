@@ -31,6 +31,7 @@ SETTINGS = {  # CPU-sized networks; everything else is DIAYN's default (alpha 0.
     "actor.hidden_dims": [128, 128], "critic.hidden_dims": [128, 128], "discriminator.hidden_dims": [128, 128],
     "discriminator.dims": [0, 1], "batch_size": 256, "warmup_steps": 2_000, "updates_per_epoch": 5_000,
 }
+METRA_SETTINGS = {"representation.hidden_dims": [128, 128], "representation.dims": [0, 1]}
 STATIC = 0.2  # box widths: a skill whose mean final position is closer to the start is "static"
 
 
@@ -54,7 +55,8 @@ def plot_seeds(reports: list[tuple[int, SkillReport]], path: Path, title: str) -
                 ax.plot(xy[:, 0], xy[:, 1], color=colours(k % 20), lw=1.1, alpha=0.8)
                 ax.plot(xy[-1, 0], xy[-1, 1], "o", color=colours(k % 20), ms=3)
         static = int((report.final_distance < STATIC).sum())
-        ax.set_title(f"seed {seed}: accuracy {report.accuracy:.2f}, coverage {report.coverage:.2f}\n"
+        accuracy = f"accuracy {report.accuracy:.2f}, " if report.accuracy is not None else ""
+        ax.set_title(f"seed {seed}: {accuracy}coverage {report.coverage:.2f}\n"
                      f"{static} static skill(s) (< {STATIC} box widths)", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
@@ -67,6 +69,8 @@ def plot_seeds(reports: list[tuple[int, SkillReport]], path: Path, title: str) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--algo", default="diayn", choices=["diayn", "metra"],
+                        help="metra: the same learner and settings, METRA's reward (phi on x-y, 128 x 128)")
     parser.add_argument("--skills", type=int, default=16)
     parser.add_argument("--env-steps", type=int, default=100_000)
     parser.add_argument("--replay-ratio", type=float, default=0.5)
@@ -78,7 +82,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     extra = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
-    settings = {**SETTINGS, **extra}
+    settings = {**SETTINGS, **(METRA_SETTINGS if args.algo == "metra" else {}), **extra}
     updates = int((args.env_steps - settings["warmup_steps"]) * args.replay_ratio)
     previous = {}
     if args.reuse and (out / "summary.json").exists():
@@ -91,7 +95,7 @@ def main() -> None:
             row.update({k: previous.get(seed, {}).get(k) for k in ("env_steps", "updates", "train_seconds")})
         else:
             start = time.perf_counter()
-            run = genpolicy.train("diayn", env="point2d", out=out / f"seed{seed}", eval_episodes=0, progress_bar=False,
+            run = genpolicy.train(args.algo, env="point2d", out=out / f"seed{seed}", eval_episodes=0, progress_bar=False,
                                   overrides={**settings, "skills": args.skills, "seed": seed, "steps": updates,
                                              "replay_ratio": args.replay_ratio})
             policy = run.policy
@@ -103,26 +107,28 @@ def main() -> None:
         print(f"held-out classifier: state accuracy {holdout.state_accuracy:.3f}, episode accuracy "
               f"{holdout.episode_accuracy:.3f}, own discriminator on the same states {holdout.own_discriminator_accuracy}")
         figure = plot_skills(report, "point2d", str(out / f"skills-seed{seed}.png"),
-                             title=f"DIAYN, {args.skills} skills, {args.env_steps // 1000}k env steps, seed {seed}")
+                             title=f"{args.algo.upper()}, {args.skills} skills, {args.env_steps // 1000}k env steps, seed {seed}")
         row.update({"accuracy": report.accuracy, "coverage": report.coverage,
                     "final_distance": report.final_distance.tolist(), "final_xy": report.final_xy.tolist(),
-                    "per_skill_accuracy": report.per_skill_accuracy.tolist(),
+                    "per_skill_accuracy": None if report.per_skill_accuracy is None else report.per_skill_accuracy.tolist(),
                     "min_final_distance": float(report.final_distance.min()),
                     "static_skills": int((report.final_distance < STATIC).sum()),
                     "holdout": holdout.as_dict(), "holdout_state_accuracy": holdout.state_accuracy,
                     "holdout_episode_accuracy": holdout.episode_accuracy, "figure": figure})
         results.append(row)
         reports.append((seed, report))
-    summary = {"skills": args.skills, "env_steps": args.env_steps, "replay_ratio": args.replay_ratio,
+    summary = {"algo": args.algo, "skills": args.skills, "env_steps": args.env_steps, "replay_ratio": args.replay_ratio,
                "settings": settings, "runs": results}
     for key in ("accuracy", "coverage", "min_final_distance", "static_skills", "holdout_state_accuracy",
                 "holdout_episode_accuracy"):
+        if any(r[key] is None for r in results):
+            continue  # METRA has no discriminator: no own-discriminator accuracy
         values = np.array([r[key] for r in results], dtype=np.float64)
         summary[key] = {"mean": float(values.mean()), "std": float(values.std())}
         print(f"{key}: {values.mean():.3f} ± {values.std():.3f} over {len(values)} seed(s)")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot_seeds(reports, out / "skills-seeds.png",
-               f"DIAYN, {args.skills} skills on point2d, {args.env_steps // 1000}k env steps each")
+               f"{args.algo.upper()}, {args.skills} skills on point2d, {args.env_steps // 1000}k env steps each")
 
 
 if __name__ == "__main__":

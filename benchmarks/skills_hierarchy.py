@@ -5,11 +5,14 @@ episode from 24 goals (the 5 x 5 grid {-0.8 .. 0.8}^2 without the centre), rewar
 of the episode within 0.1 of it, 50 steps. Per seed ``s``, at the same budget of low-level env
 steps (``--env-steps``), all evaluated on the same 48 episodes (deterministic actions):
 
-* **skills + SAC**: SAC on the ``skill-options`` wrapper over the frozen 16-skill DIAYN policy of
-  ``--skills-runs``/seed<s> (`genpolicy.tasks.skill_options`: action = 16 skill scores, the
-  argmax skill runs for 10 env steps). Each high-level step counts as 10 env steps (an upper
-  bound: an option stops early when the goal is reached), so its budget is ``env_steps / 10``
-  high-level steps;
+* **skills + DQN** (`genpolicy fit skill-dqn`): Double DQN choosing one of the 16 frozen DIAYN skills of
+  ``--skills-runs``/seed<s> through the ``skill-options`` wrapper (`genpolicy.tasks.skill_options`:
+  action = 16 skill scores, the argmax skill runs for 10 env steps); epsilon-greedy, 1 -> 0.05 over the
+  first quarter of the budget. Each high-level step counts as 10 env steps (an upper bound: an option
+  stops early when the goal is reached), so its budget is ``env_steps / 10`` high-level steps, at 4
+  updates per high-level step;
+* **skills + SAC (argmax)**: the same, with SAC over the 16 continuous scores instead of DQN (the
+  continuous relaxation; kept as the measured reason for the discrete learner);
 * **SAC from scratch** on the low-level actions, the same env-step budget, replay ratio 1;
 * **best single skill**: each skill run for the whole episode (no learning), the best of the 16
   on these episodes (an optimistic pick: chosen on the evaluation episodes themselves);
@@ -67,6 +70,30 @@ def curve(run: genpolicy.Run, env_steps_per_step: int) -> list[list[float]]:
             for row in run.eval_history]
 
 
+METHODS = ("single", "hier-dqn", "hier-sac", "sac")
+
+
+def high_level_run(algo: str, spec: dict, seed: int, args: argparse.Namespace, out: Path) -> dict:
+    """``algo`` (skill-dqn or sac) choosing a skill every ``args.every`` steps; its eval curve."""
+    high_steps, high_warmup = args.env_steps // args.every, 100
+    updates = int((high_steps - high_warmup) * args.high_replay_ratio)
+    # gamma per high-level step = 0.99 per env step over a k-step option (0.904 for k = 10): with 0.99 per
+    # decision, every skill sequence that reaches the goal within the episode's 5 decisions is worth ~1 and
+    # the greedy choice is decided by noise
+    overrides = {"seed": seed, "steps": updates, "replay_ratio": args.high_replay_ratio, "warmup_steps": high_warmup,
+                 "updates_per_epoch": updates // args.evals, "batch_size": 256, "log_every": 500,
+                 "gamma": 0.99 ** args.every}
+    if algo == "sac":
+        overrides.update(NETS)
+    else:  # epsilon from 1 to 0.05 over the first quarter of the budget (after the warm-up)
+        overrides.update({"q.hidden_dims": [128, 128], "epsilon_decay_steps": high_steps // 4})
+    start = time.perf_counter()
+    run = genpolicy.train(algo, env=GOALS_ENV_ID, out=out, wrappers=[spec], eval_episodes=EVAL_EPISODES, eval_every=1,
+                          progress_bar=False, verbose=False, overrides=overrides)
+    return {"curve": curve(run, args.every), "seconds": time.perf_counter() - start, "updates": updates,
+            "high_level_steps": int(run.algo.env_steps)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -75,58 +102,65 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--high-replay-ratio", type=float, default=4.0, help="updates per high-level step")
     parser.add_argument("--evals", type=int, default=5, help="evaluations along each run")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS,
+                        help="what to run (results merge into OUT/summary.json by seed)")
     parser.add_argument("--out", default="runs/skills-hierarchy")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = []
+    previous = json.loads((out / "summary.json").read_text()).get("runs", []) if (out / "summary.json").exists() else []
+    rows = {r["seed"]: r for r in previous}
+    for row in rows.values():  # the first version of this script called the SAC hierarchy "hierarchy"
+        if "hierarchy" in row:
+            row["hier-sac"] = row.pop("hierarchy")
+
+    def save() -> dict:
+        summary = {"args": vars(args), "runs": [rows[s] for s in sorted(rows)]}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
     for seed in args.seeds:
         skills_dir = str((Path(args.skills_runs) / f"seed{seed}").resolve())
         spec = {"name": "skill-options", "policy": skills_dir, "every": args.every}
         num_skills = int(json.loads((Path(skills_dir) / "policy" / "config.json").read_text())["config"]["num_skills"])
-        row: dict = {"seed": seed, "skills": skills_dir}
+        row = rows.setdefault(seed, {"seed": seed})
+        row["skills"] = skills_dir
+        if "single" in args.methods:
+            start = time.perf_counter()
+            single = [fixed_skill_success(spec, k, EVAL_EPISODES, EVAL_SEED, num_skills) for k in range(num_skills)]
+            row["single_skill"] = {"best": max(single), "best_skill": int(np.argmax(single)), "all": single}
+            row["random_skills"] = fixed_skill_success(spec, None, EVAL_EPISODES, EVAL_SEED, num_skills)
+            print(f"seed {seed}: best single skill {max(single):.2f} (skill {np.argmax(single)}), "
+                  f"random skills {row['random_skills']:.2f}  [{time.perf_counter() - start:.0f} s]", flush=True)
+        for method, algo in (("hier-dqn", "skill-dqn"), ("hier-sac", "sac")):
+            if method in args.methods:
+                row[method] = high_level_run(algo, spec, seed, args, out / f"{method}-seed{seed}")
+                print(f"seed {seed}: skills + {algo} {row[method]['curve'][-1][1]:.2f} [{row[method]['seconds']:.0f} s]",
+                      flush=True)
+        if "sac" in args.methods:
+            flat_warmup = 2_000
+            updates = args.env_steps - flat_warmup
+            start = time.perf_counter()
+            flat = genpolicy.train("sac", env=GOALS_ENV_ID, out=out / f"sac-seed{seed}", eval_episodes=EVAL_EPISODES,
+                                   eval_every=1, progress_bar=False, verbose=False,
+                                   overrides={**NETS, "seed": seed, "steps": updates, "replay_ratio": 1.0,
+                                              "warmup_steps": flat_warmup, "updates_per_epoch": updates // args.evals})
+            row["sac"] = {"curve": curve(flat, 1), "seconds": time.perf_counter() - start, "updates": updates}
+            print(f"seed {seed}: SAC from scratch {row['sac']['curve'][-1][1]:.2f} [{row['sac']['seconds']:.0f} s]",
+                  flush=True)
+        save()
 
-        start = time.perf_counter()
-        single = [fixed_skill_success(spec, k, EVAL_EPISODES, EVAL_SEED, num_skills) for k in range(num_skills)]
-        row["single_skill"] = {"best": max(single), "best_skill": int(np.argmax(single)), "all": single}
-        row["random_skills"] = fixed_skill_success(spec, None, EVAL_EPISODES, EVAL_SEED, num_skills)
-        print(f"seed {seed}: best single skill {max(single):.2f} (skill {np.argmax(single)}), "
-              f"random skills {row['random_skills']:.2f}  [{time.perf_counter() - start:.0f} s]", flush=True)
-
-        high_steps, high_warmup = args.env_steps // args.every, 100
-        updates = int((high_steps - high_warmup) * args.high_replay_ratio)
-        start = time.perf_counter()
-        hier = genpolicy.train("sac", env=GOALS_ENV_ID, out=out / f"hier-seed{seed}", wrappers=[spec],
-                               eval_episodes=EVAL_EPISODES, eval_every=1, progress_bar=False, verbose=False,
-                               overrides={**NETS, "seed": seed, "steps": updates, "replay_ratio": args.high_replay_ratio,
-                                          "warmup_steps": high_warmup, "updates_per_epoch": updates // args.evals})
-        row["hierarchy"] = {"curve": curve(hier, args.every), "seconds": time.perf_counter() - start,
-                            "updates": updates, "high_level_steps": int(hier.algo.env_steps)}
-        print(f"seed {seed}: skills + SAC {row['hierarchy']['curve'][-1][1]:.2f} "
-              f"[{row['hierarchy']['seconds']:.0f} s]", flush=True)
-
-        flat_warmup = 2_000
-        updates = args.env_steps - flat_warmup
-        start = time.perf_counter()
-        flat = genpolicy.train("sac", env=GOALS_ENV_ID, out=out / f"sac-seed{seed}", eval_episodes=EVAL_EPISODES,
-                               eval_every=1, progress_bar=False, verbose=False,
-                               overrides={**NETS, "seed": seed, "steps": updates, "replay_ratio": 1.0,
-                                          "warmup_steps": flat_warmup, "updates_per_epoch": updates // args.evals})
-        row["sac"] = {"curve": curve(flat, 1), "seconds": time.perf_counter() - start, "updates": updates}
-        print(f"seed {seed}: SAC from scratch {row['sac']['curve'][-1][1]:.2f} [{row['sac']['seconds']:.0f} s]",
-              flush=True)
-        runs.append(row)
-        (out / "summary.json").write_text(json.dumps({"args": vars(args), "runs": runs}, indent=2))
-
-    summary = {"args": vars(args), "runs": runs}
-    finals = {"skills + SAC": [r["hierarchy"]["curve"][-1][1] for r in runs],
-              "SAC from scratch": [r["sac"]["curve"][-1][1] for r in runs],
-              "best single skill": [r["single_skill"]["best"] for r in runs],
-              "random skills": [r["random_skills"] for r in runs]}
+    summary = save()
+    runs = summary["runs"]
+    finals = {"skills + DQN": [r["hier-dqn"]["curve"][-1][1] for r in runs if "hier-dqn" in r],
+              "skills + SAC (argmax)": [r["hier-sac"]["curve"][-1][1] for r in runs if "hier-sac" in r],
+              "SAC from scratch": [r["sac"]["curve"][-1][1] for r in runs if "sac" in r],
+              "best single skill": [r["single_skill"]["best"] for r in runs if "single_skill" in r],
+              "random skills": [r["random_skills"] for r in runs if "random_skills" in r]}
     summary["final_success"] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "values": v}
-                                for k, v in finals.items()}
+                                for k, v in finals.items() if v}
     for name, stats in summary["final_success"].items():
-        print(f"{name:18s} success {stats['mean']:.3f} ± {stats['std']:.3f} over {len(runs)} seed(s)")
+        print(f"{name:22s} success {stats['mean']:.3f} ± {stats['std']:.3f} over {len(stats['values'])} seed(s)")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot(summary, out / "hierarchy.png")
 
@@ -138,12 +172,17 @@ def plot(summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for key, label, colour in (("hierarchy", "skills + SAC (k = 10)", "C0"), ("sac", "SAC from scratch", "C1")):
+    for key, label, colour in (("hier-dqn", "skills + DQN (k = 10)", "C0"), ("hier-sac", "skills + SAC, argmax (k = 10)", "C3"),
+                               ("sac", "SAC from scratch", "C1")):
+        if not all(key in r for r in summary["runs"]):
+            continue
         curves = np.array([r[key]["curve"] for r in summary["runs"]])  # [S, E, 2]
         x, y = curves[0, :, 0], curves[:, :, 1]
         ax.plot(x, y.mean(0), "-o", color=colour, ms=3, label=label)
         ax.fill_between(x, y.mean(0) - y.std(0), y.mean(0) + y.std(0), color=colour, alpha=0.2)
     for key, label, colour in (("best single skill", "best single skill", "C2"), ("random skills", "random skills", "C7")):
+        if key not in summary["final_success"]:
+            continue
         stats = summary["final_success"][key]
         ax.axhline(stats["mean"], color=colour, ls="--", lw=1, label=f"{label} ({stats['mean']:.2f})")
     ax.set_xlabel("env steps (skills: 10 per high-level step, upper bound)")

@@ -125,3 +125,27 @@ def test_sampled_rollouts_differ_across_seeds_and_repeat_for_a_seed():
 
 if __name__ == "__main__":
     pytest.main([__file__, "-q"])
+
+
+# ------------------------------------------------------------------ a discrete skill chooser
+def test_skill_dqn_learns_which_skill_reaches_which_goal(tmp_path):
+    """Double DQN over 4 compass skills: from the start, the goal 0.4 away along an axis is reached by
+    one option of the skill going that way, so that skill must become the greedy choice for it."""
+    compass_skills(COMPASS).save(tmp_path / "skills" / "policy")
+    spec = {"name": "skill-options", "policy": str(tmp_path / "skills"), "every": 10}
+    run = genpolicy.train("skill-dqn", env=GOALS_ENV_ID, wrappers=[spec], out=tmp_path / "dqn", eval_episodes=0,
+                          verbose=False, progress_bar=False,
+                          overrides={"steps": 1500, "replay_ratio": 3.0, "warmup_steps": 200, "batch_size": 64,
+                                     "updates_per_step": 10, "updates_per_epoch": 500, "epsilon_decay_steps": 100,
+                                     "q.hidden_dims": [64, 64], "q_optim.lr": 1e-3, "tau": 0.02, "seed": 0,
+                                     "gamma": 0.9})  # 0.99 per env step over a 10-step option
+    policy = load_policy(tmp_path / "dqn")
+    starts = np.array([[0, 0, 0.4, 0], [0, 0, -0.4, 0], [0, 0, 0, 0.4], [0, 0, 0, -0.4]], np.float32)
+    actions = policy.act(starts)
+    assert set(np.unique(actions).tolist()) == {-1.0, 1.0} and np.all((actions == 1.0).sum(1) == 1)  # one choice each
+    assert actions.argmax(1).tolist() == [0, 1, 2, 3], actions  # +x, -x, +y, -y
+    assert np.array_equal(actions, run.policy.act(starts))  # the saved chooser reloads identically
+    algo = run.algo
+    assert algo.epsilon() == pytest.approx(algo.config.epsilon_end)
+    explored = algo.explore(starts)
+    assert explored.shape == (4, 4) and np.all((explored == 1.0).sum(1) == 1)

@@ -49,10 +49,11 @@ class SkillDiscriminator(nn.Module):
             raise ValueError(f"discriminator.dims must index the env's observation [0, {state_dim}), got {config.dims}")
         self.state_dim, self.num_skills, self.config = state_dim, num_skills, config
         self.register_buffer("dims", torch.tensor(dims, dtype=torch.long), persistent=False)
+        self._all_dims = dims == list(range(state_dim))  # nothing to select (saves a copy per call)
         self.net = mlp(len(dims), config.hidden_dims, num_skills, activation=activation_class(config.activation))
 
     def forward(self, states: torch.Tensor) -> torch.Tensor:
-        return self.net(states.index_select(-1, self.dims))
+        return self.net(states if self._all_dims else states.index_select(-1, self.dims))
 
     @torch.no_grad()
     def classify(self, states: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -189,3 +190,5 @@ class SkillPolicy(Policy):
 
 
 __all__ = ["DiscriminatorConfig", "SkillDiscriminator", "SkillPolicy", "SkillPolicyConfig", "intrinsic_reward"]
+
+from genpolicy.models import greedy as _greedy  # noqa: E402,F401  registers 'greedy-q' (the skill chooser's policy)

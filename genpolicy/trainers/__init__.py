@@ -17,6 +17,7 @@ from genpolicy.trainers.gail import GAIL, GAILConfig
 from genpolicy.trainers.iql import IQL, IQLConfig
 from genpolicy.trainers.metra import METRA, METRAConfig
 from genpolicy.trainers.sac import BRO, BRO_FAST, SAC, SACConfig
+from genpolicy.trainers.skill_dqn import SkillDQN, SkillDQNConfig
 from genpolicy.trainers.td3bc import TD3BC, TD3BCConfig
 from genpolicy.trainers.diffusion import Diffusion, DiffusionConfig
 from genpolicy.trainers.runner import fit, limit_threads, make_trainer
@@ -45,6 +46,7 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], type[AlgoConfig], dict]] = {
     # skill discovery without a reward (fit diayn --env ENV --set skills=K)
     "diayn": (DIAYN, DIAYNConfig, {}),
     "metra": (METRA, METRAConfig, {}),  # distance-maximizing skills (temporal-distance representation)
+    "skill-dqn": (SkillDQN, SkillDQNConfig, {}),  # Double DQN choosing among K skills (--wrap skill-options)
     # adversarial imitation (fit ALGO --data EXPERT --env ENV): DAC-style GAIL on SAC / BRO
     "gail": (GAIL, GAILConfig, {}),
     "gail-bro": (GAIL, GAILConfig, BRO),

@@ -68,14 +68,19 @@ class SkillReward(nn.Module):
         self.state_dim, self.num_skills = state_dim, discriminator.num_skills
         self.scale, self.env_reward_weight, self.optim = float(scale), float(env_reward_weight), optim
         self._metrics: dict[str, torch.Tensor] = {}
+        self._cache: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def skills_of(self, obs: torch.Tensor) -> torch.Tensor:
         return obs[:, self.state_dim:self.state_dim + self.num_skills].argmax(-1)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor, next_obs: torch.Tensor,
                 env_reward: torch.Tensor) -> torch.Tensor:
+        # q's forward pass on this batch is kept (with its graph) for `loss` on the same batch:
+        # DIAYN's update would otherwise run the discriminator twice per update
+        logits = self.discriminator(next_obs[:, :self.state_dim])
+        self._cache = (next_obs, logits) if logits.requires_grad else None
         with torch.no_grad():
-            logits = self.discriminator(next_obs[:, :self.state_dim])
+            logits = logits.detach()
             skills = self.skills_of(obs)
             reward = intrinsic_reward(logits, skills)
             log_q = F.log_softmax(logits, -1)
@@ -90,8 +95,11 @@ class SkillReward(nn.Module):
             return reward * self.scale
 
     def loss(self, obs: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of q(z | s') against the episode's skill."""
-        return F.cross_entropy(self.discriminator(next_obs[:, :self.state_dim]), self.skills_of(obs))
+        """Cross-entropy of q(z | s') against the episode's skill (the reward's forward pass is
+        reused when ``next_obs`` is the batch it was computed on)."""
+        cache, self._cache = self._cache, None
+        logits = cache[1] if cache is not None and cache[0] is next_obs else self.discriminator(next_obs[:, :self.state_dim])
+        return F.cross_entropy(logits, self.skills_of(obs))
 
     def metrics(self) -> dict[str, torch.Tensor]:
         return self._metrics
