@@ -97,7 +97,8 @@ def cmd_fit(args: argparse.Namespace) -> None:
     train(args.algo, data=args.data, env=args.env, out=args.out, config=args.config, overrides=sets, steps=args.steps,
           eval_episodes=args.eval_episodes, eval_every=args.eval_every, restart=args.restart, devices=args.devices,
           accelerator=args.accelerator, progress_every_s=args.progress_every, data_episodes=args.episodes,
-          data_noise=args.noise, data_seed=args.seed, download=args.download)
+          data_noise=args.noise, data_seed=args.seed, download=args.download,
+          wrappers=[json.loads(spec) if spec.lstrip().startswith("{") else spec for spec in args.wrap])
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -209,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--devices", type=int, default=1)
     p.add_argument("--accelerator", default="auto")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--wrap", action="append", default=[], metavar="SPEC",
+                   help='an env wrapper for online learners, a name or JSON, e.g. \'{"name": "skill-options", '
+                   '"policy": "runs/diayn-point2d", "every": 10}\' (repeatable, innermost first; recorded with the run)')
     p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("evaluate", help="roll out a trained policy in simulation")

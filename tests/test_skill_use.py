@@ -149,3 +149,15 @@ def test_skill_dqn_learns_which_skill_reaches_which_goal(tmp_path):
     assert algo.epsilon() == pytest.approx(algo.config.epsilon_end)
     explored = algo.explore(starts)
     assert explored.shape == (4, 4) and np.all((explored == 1.0).sum(1) == 1)
+
+
+def test_cli_fit_takes_a_wrapper_spec(tmp_path):
+    from genpolicy.cli import main
+
+    compass_skills(COMPASS).save(tmp_path / "skills" / "policy")
+    spec = {"name": "skill-options", "policy": str(tmp_path / "skills"), "every": 10}
+    assert main(["fit", "skill-dqn", "--env", GOALS_ENV_ID, "--wrap", json.dumps(spec), "--out", str(tmp_path / "run"),
+                 "--steps", "40", "--eval-episodes", "2", "--eval-every", "1", "--set", "warmup_steps=20",
+                 "--set", "batch_size=16", "--set", "updates_per_epoch=40", "--set", "q.hidden_dims=[16]"]) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["env_wrappers"] == [spec]
+    assert load_policy(tmp_path / "run").config.metadata["env_wrappers"] == [spec]

@@ -46,7 +46,7 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], type[AlgoConfig], dict]] = {
     # skill discovery without a reward (fit diayn --env ENV --set skills=K)
     "diayn": (DIAYN, DIAYNConfig, {}),
     "metra": (METRA, METRAConfig, {}),  # distance-maximizing skills (temporal-distance representation)
-    "skill-dqn": (SkillDQN, SkillDQNConfig, {}),  # Double DQN choosing among K skills (--wrap skill-options)
+    "skill-dqn": (SkillDQN, SkillDQNConfig, {}),  # Double DQN choosing among K skills (fit skill-dqn --wrap SKILL_OPTIONS_SPEC)
     # adversarial imitation (fit ALGO --data EXPERT --env ENV): DAC-style GAIL on SAC / BRO
     "gail": (GAIL, GAILConfig, {}),
     "gail-bro": (GAIL, GAILConfig, BRO),
