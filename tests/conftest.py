@@ -8,6 +8,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 # Test nets are tiny: one thread is fastest and immune to a busy CI box.
 os.environ.setdefault("GENPOLICY_THREADS", "1")
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
@@ -47,3 +49,20 @@ class StopAt(Callback):
     def on_train_batch_end(self, trainer, algo, *args) -> None:
         if int(algo.num_updates) >= self.updates:
             trainer.should_stop = True
+
+
+class Reach1D(gym.Env):
+    """Move a point to 0: x' = clip(x + 0.5 a, -2, 2), reward -|x'|; the expert a = clip(-2x).
+    Registered with a 20-step time limit by each test module under its own id."""
+
+    observation_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = self.np_random.uniform(-2.0, 2.0)
+        return np.array([self.x], np.float32), {}
+
+    def step(self, action):
+        self.x = float(np.clip(self.x + 0.5 * float(np.asarray(action).reshape(-1)[0]), -2.0, 2.0))
+        return np.array([self.x], np.float32), -abs(self.x), False, False, {}

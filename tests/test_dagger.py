@@ -16,26 +16,10 @@ from genpolicy.trainers import ALGORITHMS, DAggerConfig
 from genpolicy.trainers.dagger import beta_at
 from genpolicy.trainers.labelers import register_expert, resolve_expert
 from genpolicy.trainers.runner import LAST_CHECKPOINT, TrainingStopped
-from tests.conftest import StopAt
+from tests.conftest import Reach1D, StopAt
 
 
 # ------------------------------------------------------------------ tiny envs
-class Reach1D(gym.Env):
-    """x' = clip(x + 0.5 a, -2, 2), reward -|x'|, 20 steps; the expert a = clip(-2x)."""
-
-    observation_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.x = self.np_random.uniform(-2.0, 2.0)
-        return np.array([self.x], np.float32), {}
-
-    def step(self, action):
-        self.x = float(np.clip(self.x + 0.5 * float(np.asarray(action).reshape(-1)[0]), -2.0, 2.0))
-        return np.array([self.x], np.float32), -abs(self.x), False, False, {}
-
-
 REACH = "GenpolicyTest/DaggerReach1D-v0"
 DRIFT = lane.ENV_ID  # BC loses this lane, DAgger keeps it (genpolicy.tasks.lane)
 if REACH not in gym.registry:

@@ -19,25 +19,10 @@ from genpolicy.tasks.wrappers import apply_wrappers
 from genpolicy.trainers import ALGORITHMS, GAIL, GAILConfig
 from genpolicy.trainers.runner import LAST_CHECKPOINT, TrainingStopped
 from genpolicy.training import build_sources
+from tests.conftest import Reach1D, StopAt
 
 
 # ------------------------------------------------------------------ tiny envs
-class Reach1D(gym.Env):
-    """Move a point to 0: x' = clip(x + 0.5 a, -2, 2), reward -|x'|, 20 steps (time limit)."""
-
-    observation_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.x = self.np_random.uniform(-2.0, 2.0)
-        return np.array([self.x], np.float32), {}
-
-    def step(self, action):
-        self.x = float(np.clip(self.x + 0.5 * float(np.asarray(action).reshape(-1)[0]), -2.0, 2.0))
-        return np.array([self.x], np.float32), -abs(self.x), False, False, {}
-
-
 class Countdown(gym.Env):
     """obs = [t, 10 + t], reward 1; even episodes (0, 2, ...) of an env terminate at t = 3, odd ones are
     truncated at t = 4."""
@@ -225,15 +210,6 @@ def test_gail_learns_reach1d_from_demonstrations_alone(tmp_path):
     # random drifts around at about -20; the expert reaches 0 within 4 steps (about -2)
     assert trained > random_return + 8.0 and trained > 3 * expert_return, (trained, random_return, expert_return)
     assert run.policy.config.metadata["env_wrappers"] == [{"name": "absorbing"}]
-
-
-class StopAt(Callback):
-    def __init__(self, updates):
-        self.updates = updates
-
-    def on_train_batch_end(self, trainer, algo, *args):
-        if int(algo.num_updates) >= self.updates:
-            trainer.should_stop = True
 
 
 class SeeStart(Callback):

@@ -24,26 +24,10 @@ from genpolicy.trainers.rewards import EnvReward, RewardSource
 from genpolicy.trainers.runner import LAST_CHECKPOINT, TrainingStopped, fit
 from genpolicy.trainers.sac import temperature_objective
 from genpolicy.training import build_sources
-from tests.conftest import StopAt
+from tests.conftest import Reach1D, StopAt
 
 
 # ------------------------------------------------------------------ tiny envs
-class Reach1D(gym.Env):
-    """Move a point to 0: x' = clip(x + 0.5 a, -2, 2), reward -|x'|, 20 steps (time limit)."""
-
-    observation_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.x = self.np_random.uniform(-2.0, 2.0)
-        return np.array([self.x], np.float32), {}
-
-    def step(self, action):
-        self.x = float(np.clip(self.x + 0.5 * float(np.asarray(action).reshape(-1)[0]), -2.0, 2.0))
-        return np.array([self.x], np.float32), -abs(self.x), False, False, {}
-
-
 class Counter(gym.Env):
     """obs = [episode k of this env, step t]. Even episodes terminate at t = 3, odd ones are
     truncated at t = 5 (by the env itself); reward = t."""

@@ -10,7 +10,6 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from lightning.pytorch.callbacks import Callback
 
 import genpolicy
 from genpolicy.evaluation import evaluate
@@ -22,6 +21,7 @@ from genpolicy.tasks import get_task
 from genpolicy.tasks.skills import SkillWrapper, one_hot
 from genpolicy.tasks.wrappers import apply_wrappers
 from genpolicy.trainers.runner import LAST_CHECKPOINT, TrainingStopped
+from tests.conftest import StopAt
 
 TINY = {"warmup_steps": 300, "batch_size": 128, "updates_per_step": 10, "log_every": 100, "env_log_every": 500,
         "actor.hidden_dims": [64, 64], "critic.hidden_dims": [64, 64], "discriminator.hidden_dims": [64, 64],
@@ -137,15 +137,6 @@ def test_saved_skill_policy_reloads_and_acts_identically(diayn_run):
 
 
 # ------------------------------------------------------------------ interrupt and resume
-class StopAt(Callback):
-    def __init__(self, updates):
-        self.updates = updates
-
-    def on_train_batch_end(self, trainer, algo, *args):
-        if int(algo.num_updates) >= self.updates:
-            trainer.should_stop = True
-
-
 def test_diayn_interrupt_then_resume_continues_exactly(tmp_path):
     overrides = {**TINY, "skills": 2, "steps": 300, "updates_per_epoch": 100, "warmup_steps": 100,
                  "skill_eval_every": 0}
