@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +27,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from genpolicy.bench import run_peer_script
+from genpolicy.bench import make_peer_venv, run_peer_script
 from genpolicy.trainers import get_algorithm
 from genpolicy.trainers.lightning_adapter import attach_plain_optimizers
 from genpolicy.trainers.runner import limit_threads
@@ -123,14 +121,7 @@ def plain_rate(name: str, env: str, updates: int, **values) -> float:
 
 
 def make_sb3_venv(path: Path) -> Path:
-    python = path / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        pin = path / "constraint.txt"
-        pin.write_text("torch==2.13.0\n")
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "torch==2.13.0"], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "stable-baselines3", "gymnasium", "-c", str(pin)], check=True)
-    return python
+    return make_peer_venv(path, ["stable-baselines3", "gymnasium"])
 
 
 def main() -> None:

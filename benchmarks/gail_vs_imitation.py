@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 
-from genpolicy.bench import run_peer_script
+from genpolicy.bench import make_peer_venv, run_peer_script
 
 TASK = "pendulum"
 ENV_ID = "Pendulum-v1"
@@ -126,18 +124,7 @@ print(json.dumps({"curve": curve, "expert_transitions": n_demo, "gen_train_times
 
 
 def make_imitation_venv(path: Path) -> Path:
-    """A venv with `imitation` at the versions it pins and torch==2.13.0 (the CPU wheel on disk)."""
-    python = path / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        pin = path / "constraint.txt"
-        pin.write_text("torch==2.13.0\n")
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "torch==2.13.0"], check=True)
-        proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "imitation", "-c", str(pin)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:  # the reason imitation cannot be installed here is the result
-            raise SystemExit(f"pip install imitation failed:\n{proc.stderr[-4000:]}")
-    return python
+    return make_peer_venv(path, ["imitation"])
 
 
 def export_expert(expert, demos: int, subsample: int, path: Path) -> int:

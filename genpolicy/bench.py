@@ -103,6 +103,28 @@ def bench_train(updates: int = 3000, updates_per_step: int = 50, run_dir: str = 
     return TrainBenchResult(max(plain), max(lightning))
 
 
+def make_peer_venv(path: str | Path, packages: list[str]) -> Path:
+    """A venv at ``path`` with torch==2.13.0 (the CPU wheel on disk, installed first) and a peer
+    library's ``packages``, torch pinned by a constraint so the peer cannot pull a CUDA build.
+    Returns its python; an existing venv is reused. Raises ``SystemExit`` with pip's error when
+    the peer cannot be installed (the reason is the result)."""
+    import subprocess
+    import sys
+
+    path = Path(path)
+    python = path / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        pin = path / "constraint.txt"
+        pin.write_text("torch==2.13.0\n")
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "torch==2.13.0"], check=True)
+        proc = subprocess.run([str(python), "-m", "pip", "install", "-q", *packages, "-c", str(pin)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"pip install {' '.join(packages)} failed:\n{proc.stderr[-4000:]}")
+    return python
+
+
 def run_peer_script(python: str | Path, source: str, args: list[str]) -> dict | None:
     """Run a peer library's benchmark ``source`` with the ``python`` of its own venv (a peer is
     never a genpolicy dependency) and return the JSON of its last stdout line, or ``None``
