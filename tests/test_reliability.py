@@ -104,6 +104,27 @@ def test_signal_between_steps_of_the_last_epoch_resumes_to_the_end(tmp_path, bat
         assert torch.equal(weights(resumed)[key], value), key
 
 
+def test_signal_after_the_checkpoints_check_still_resumes_mid_epoch(tmp_path):
+    """A signal landing after `RollingCheckpoint` looked at the step (here from the module's own
+    batch-end hook, which Lightning runs after every callback's) must not end the epoch early:
+    saved as a finished epoch, a resume with ``steps`` inside that epoch would do no update.
+    It stops within the next update instead, with the exact mid-epoch position."""
+    algo = tiny_bc()
+    sent = []
+
+    def late_signal(outputs, batch, batch_idx) -> None:
+        if not sent and int(algo.num_updates) >= 80:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    algo.on_train_batch_end = late_signal
+    with pytest.raises(TrainingStopped) as stopped:
+        fit(algo, tmp_path, progress_bar=False)
+    assert stopped.value.updates == 81
+    resumed = fit(tiny_bc(steps=100), tmp_path, progress_bar=False)  # the same epoch (50..100)
+    assert int(resumed.num_updates) == 100
+
+
 def test_resume_with_more_steps_trains_on(tmp_path):
     first = fit(tiny_bc(steps=100), tmp_path, progress_bar=False)
     assert int(first.num_updates) == 100

@@ -167,6 +167,12 @@ class Algorithm(L.LightningModule):
         self.direct_steps = False  # set at train start (lightning_adapter.direct_steps_possible)
         self.automatic_optimization = False
         self.update_index = 0  # index of the update being run (0-based)
+        # Set by `StopOnSignal` (SIGTERM / Ctrl-C) in a single-process run: the update loop and env
+        # collection stop at the next update, and `RollingCheckpoint` turns it into
+        # ``trainer.should_stop`` after the step, so the checkpoint holds the exact mid-epoch loop
+        # position. The handler never sets ``trainer.should_stop`` itself: set after the step's
+        # check, Lightning would end the epoch early and save it as a finished epoch.
+        self.stop_requested = False
         self._slots: dict[str, _Slot] = {}
         self._generator: torch.Generator | None = None
         self._pending_generator_state: torch.Tensor | None = None
@@ -417,7 +423,7 @@ class Algorithm(L.LightningModule):
             self._accumulate(self.update(self.sample_batch()))
             self._update_averages(index + 1)
             ran += 1
-            if self.trainer.should_stop:  # SIGTERM / Ctrl-C: stop within one update
+            if self.should_stop_now():  # SIGTERM / Ctrl-C: stop within one update
                 break
         self.num_updates += ran
         self._count_updates(ran)
@@ -425,12 +431,16 @@ class Algorithm(L.LightningModule):
         if self.collector is not None:
             self._collection_log.log(self)
 
+    def should_stop_now(self) -> bool:
+        """A stop was asked for, by a signal (`stop_requested`) or a callback."""
+        return self.stop_requested or self.trainer.should_stop
+
     def collect(self, until_env_steps: int) -> None:
         """Step the collector's env until ``until_env_steps`` transitions are stored (uniform
         random actions during the warm-up unless the run was warm-started)."""
         random_until = 0 if self.warm_started else self.config.warmup_steps
         self.collector.collect(until_env_steps, self.explore, random_until=random_until,
-                               should_stop=lambda: self.trainer.should_stop)
+                               should_stop=self.should_stop_now)
 
     def teardown(self, stage: str) -> None:
         if self.collector is not None:

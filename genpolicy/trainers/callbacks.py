@@ -224,8 +224,9 @@ def _loss(metrics: dict[str, Any]) -> float | None:
 class StopOnSignal(L.Callback):
     """SIGTERM and Ctrl-C (SIGINT) ask the training loop to stop at the next update.
 
-    The handler only sets flags (``trainer.should_stop``, read by the algorithm's update loop
-    and by Lightning between steps); `RollingCheckpoint` then writes the resume point and
+    The handler only sets flags (``signum``, and the algorithm's ``stop_requested``, read by its
+    update loop); `RollingCheckpoint` turns them into ``trainer.should_stop`` right after the
+    step and writes the resume point there, and
     `runner.fit` reports where the run stopped. A second Ctrl-C falls back to Python's
     KeyboardInterrupt, for when even one update takes too long. Under DDP only a flag is set
     here: ranks agree on stopping at the next step end (see `RollingCheckpoint`), because a
@@ -238,11 +239,12 @@ class StopOnSignal(L.Callback):
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
         self._trainer: L.Trainer | None = None
+        self._algo: L.LightningModule | None = None
 
     def on_train_start(self, trainer: L.Trainer, algo: L.LightningModule) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # signal handlers can only be installed from the main thread
-        self._trainer = trainer
+        self._trainer, self._algo = trainer, algo
         for signum in self.SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handle)
 
@@ -251,8 +253,11 @@ class StopOnSignal(L.Callback):
             self._restore()
             raise KeyboardInterrupt
         self.signum = signum
-        if self._trainer is not None and self._trainer.world_size == 1:
-            self._trainer.should_stop = True
+        # Not ``trainer.should_stop``: landing between `RollingCheckpoint`'s check and Lightning's
+        # end-of-step check, it would end the epoch early and be saved as a finished epoch (a
+        # resume would then skip that epoch's remaining updates).
+        if self._trainer is not None and self._trainer.world_size == 1 and hasattr(self._algo, "stop_requested"):
+            self._algo.stop_requested = True
 
     def _restore(self) -> None:
         for signum, handler in self._previous.items():
@@ -285,18 +290,24 @@ class RollingCheckpoint(Checkpoint):
         self._saved_updates: int | None = None
 
     def on_train_batch_end(self, trainer: L.Trainer, algo: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        requested = trainer.should_stop or (self.stop is not None and self.stop.signum is not None)
-        if trainer.world_size > 1:
-            requested = trainer.strategy.reduce_boolean_decision(requested, all=False)
-        if not requested:
+        if not self._stop_requested(trainer):
             return
         trainer.should_stop = True
         self._save(trainer, algo)
         self.stopped_at = _updates(algo)
 
     def on_train_epoch_end(self, trainer: L.Trainer, algo: L.LightningModule) -> None:
+        # A signal during this epoch's end (an evaluation, say) stops here, at the boundary.
+        if self._stop_requested(trainer):
+            trainer.should_stop = True
         if self._saved_updates != _updates(algo):
             self._save(trainer, algo)
+
+    def _stop_requested(self, trainer: L.Trainer) -> bool:
+        requested = trainer.should_stop or (self.stop is not None and self.stop.signum is not None)
+        if trainer.world_size > 1:
+            requested = trainer.strategy.reduce_boolean_decision(requested, all=False)
+        return requested
 
     def _save(self, trainer: L.Trainer, algo: L.LightningModule) -> None:
         trainer.save_checkpoint(self.path, weights_only=False)

@@ -210,7 +210,7 @@ class DAgger(Algorithm):
             collector.start()
         self._fresh_episodes = False
         self._beta = beta_at(cfg.beta_schedule, round_index, cfg.beta, cfg.beta_rounds)
-        collector.collect(until_env_steps, self.explore, random_until=0, should_stop=lambda: self.trainer.should_stop)
+        collector.collect(until_env_steps, self.explore, random_until=0, should_stop=self.should_stop_now)
         self._cache = None
         if collector.env_steps < until_env_steps:
             return  # stopped mid-round (resumed later)
