@@ -10,7 +10,10 @@ skill it is asked for. Here every skill ``k`` is rolled out afresh with determin
 * ``coverage``: the fraction of the cells of a ``grid x grid`` grid over the x-y box that some
   rollout visits (the LSD / METRA measure of exploration);
 * ``final_distance``: per skill, the mean distance of the last x-y position from the first,
-  in box widths (a skill below ~0.2 barely leaves the start: a "static" skill).
+  in box widths (a skill below ~0.2 barely leaves the start: a "static" skill);
+* ``near_data_fraction`` (skills learned from a dataset): the fraction of rollout states within
+  a radius of some dataset state, the radius scaled to the data's own one-step movement, so
+  "close" means "a step or two away from something the data did", whatever the units.
 
 The x-y plane is the task's (``Task.xy_of``; the first two observation entries otherwise) and
 the box is the env's observation bounds on those entries.
@@ -83,6 +86,37 @@ def coverage(points: np.ndarray, low: np.ndarray, high: np.ndarray, grid: int = 
         low, high = points.min(0), points.max(0) + 1e-9  # unbounded plane: the visited box
     cells = np.floor((points - low) / (high - low) * grid).astype(np.int64).clip(0, grid - 1)
     return len({(int(a), int(b)) for a, b in cells}) / grid**2
+
+
+def typical_step(data_states: np.ndarray, next_states: np.ndarray | None = None) -> float:
+    """The median one-step movement ``||s' - s||`` in the data (consecutive rows when
+    ``next_states`` is None), the yardstick of `near_data_fraction`."""
+    data_states = np.asarray(data_states, np.float64)
+    moves = (np.asarray(next_states, np.float64) - data_states) if next_states is not None else np.diff(data_states, axis=0)
+    step = float(np.median(np.linalg.norm(moves, axis=-1)))
+    return step if step > 0 else 1e-6
+
+
+def near_data_fraction(states: np.ndarray, data_states: np.ndarray, radius: float | None = None,
+                       data_next_states: np.ndarray | None = None, chunk: int = 4096) -> float:
+    """Fraction of ``states`` ``[N, d]`` within ``radius`` (Euclidean) of some row of
+    ``data_states`` ``[M, d]``. Default radius: twice the data's median one-step movement
+    (`typical_step`; pass ``data_next_states`` for transition data whose rows are not
+    consecutive). Exact nearest neighbours, in chunks (no index structure: M is a dataset of
+    at most a few 10^5 low-dimensional states here)."""
+    states = np.asarray(states, np.float64).reshape(len(states), -1)
+    data = np.asarray(data_states, np.float64).reshape(len(data_states), -1)
+    if states.shape[1] != data.shape[1]:
+        raise ValueError(f"states have {states.shape[1]} dims, the data {data.shape[1]}")
+    if radius is None:
+        radius = 2.0 * typical_step(data, data_next_states)
+    data_sq = (data**2).sum(1)
+    near = 0
+    for start in range(0, len(states), chunk):
+        block = states[start:start + chunk]
+        sq = (block**2).sum(1)[:, None] - 2.0 * block @ data.T + data_sq[None]  # squared distances
+        near += int((sq.min(1) <= radius**2 + 1e-12).sum())
+    return near / max(len(states), 1)
 
 
 def skill_rollouts(policy: Any, env: Any = None, episodes: int = 1, seed: int = 0,
@@ -160,4 +194,4 @@ def plot_skills(report: SkillReport, env: Any, path: str, title: str = "") -> st
     return path
 
 
-__all__ = ["SkillReport", "coverage", "plot_skills", "skill_report", "skill_rollouts"]
+__all__ = ["SkillReport", "coverage", "near_data_fraction", "plot_skills", "skill_report", "skill_rollouts", "typical_step"]
