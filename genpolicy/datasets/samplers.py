@@ -38,6 +38,35 @@ class TransitionSampler:
         return transitions_at(data, index)
 
 
+class SegmentSampler:
+    """Whole segments ``s_t..s_{t+c-1}``, ``a_t..a_{t+c-1}`` lying inside one episode (no padding),
+    ``t`` uniform over the valid starts: the units a segment model (OPAL) encodes.
+
+    Returns observations ``[B, c, obs_dim]`` and actions ``[B, c, act_dim]``. Episodes shorter
+    than ``c`` contribute no segment; a dataset with none at all is refused.
+    """
+
+    def __init__(self, dataset: OfflineDataset, batch_size: int, length: int) -> None:
+        if length < 1:
+            raise ValueError(f"segment length must be >= 1, got {length}")
+        self.dataset, self.batch_size, self.length = dataset, batch_size, length
+        device = dataset.device
+        stop = dataset.episode_bounds().to(device)[dataset.episode_index().to(device), 1]
+        self.starts = torch.nonzero(stop - torch.arange(len(dataset), device=device) >= length)[:, 0]
+        if len(self.starts) == 0:
+            raise ValueError(f"no episode of the dataset has {length} steps: no segment to sample")
+        self._offsets = torch.arange(length, device=device)
+
+    def sample(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        pick = torch.randint(len(self.starts), (self.batch_size,), device=self.starts.device, generator=generator)
+        return self.segments(self.starts[pick])
+
+    def segments(self, starts: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The segments starting at dataset rows ``starts`` (``[B]`` long, valid starts)."""
+        index = starts[:, None] + self._offsets
+        return {"observations": self.dataset.observations[index], "actions": self.dataset.actions[index]}
+
+
 class WindowSampler:
     """Windows around a uniformly drawn step t of some episode.
 
