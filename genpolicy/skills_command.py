@@ -24,6 +24,9 @@ def add_skills_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--holdout", action="store_true",
                    help="also the held-out check: a fresh classifier trained on sampled-action rollouts of 20 env "
                    "seeds per skill names the commanded skill of rollouts from 10 other seeds")
+    p.add_argument("--video", metavar="PATH",
+                   help="MuJoCo bodies: write an mp4 of every skill side by side (genpolicy.evaluation.skill_motion)")
+    p.add_argument("--video-steps", type=int, default=300, help="env steps of each skill shown in the --video mp4")
     p.set_defaults(func=cmd_skills)
     return p
 
@@ -40,11 +43,26 @@ def cmd_skills(args: argparse.Namespace) -> None:
     directory = Path(args.run) if (Path(args.run) / "policy").is_dir() else Path(args.run).parent
     metadata = policy.config.metadata or {}
     env = args.env or metadata.get("task") or metadata.get("env_id")
-    figure = plot_skills(report, env, str(directory / "skills.png"), title=f"{report.num_skills} skills: {directory.name}")
+    title = f"{report.num_skills} skills: {directory.name}"
+    from genpolicy.evaluation import skill_motion as sm
+
+    mujoco = sm.policy_env_is_mujoco_body(policy, args.env)
+    if args.video and not mujoco:
+        raise ValueError(f"--video needs a MuJoCo body env, not {env!r}")
+    if mujoco:  # the body's x is not in the observation: x-velocity / final x instead of an x-y plane
+        motion = sm.skill_motion(policy, args.env, episodes=args.episodes, seed=args.seed)
+        print(motion.table(report.per_skill_accuracy))
+        figure = sm.plot_motion(motion, str(directory / "skills.png"), title=title)
+    else:
+        figure = plot_skills(report, env, str(directory / "skills.png"), title=title)
     payload = {"num_skills": report.num_skills, "accuracy": report.accuracy, "coverage": report.coverage,
                "grid": args.grid, "episodes_per_skill": args.episodes, "seed": args.seed,
                "final_distance": report.final_distance.tolist(), "final_xy": report.final_xy.tolist(),
                "per_skill_accuracy": None if report.per_skill_accuracy is None else report.per_skill_accuracy.tolist()}
+    if mujoco:
+        payload["motion"] = motion.as_dict()
+    if args.video:
+        print(f"wrote {sm.skill_grid_video(policy, args.env, args.video, steps=args.video_steps, seed=args.seed)}")
     if args.holdout:
         from genpolicy.evaluation.skill_holdout import holdout_check
 
