@@ -16,6 +16,7 @@ from genpolicy.trainers.diffusion_ql import DiffusionQL, DiffusionQLConfig
 from genpolicy.trainers.gail import GAIL, GAILConfig
 from genpolicy.trainers.iql import IQL, IQLConfig
 from genpolicy.trainers.metra import METRA, METRAConfig
+from genpolicy.trainers.offline_diayn import OfflineDIAYN, OfflineDIAYNConfig
 from genpolicy.trainers.opal import OPAL, OPALConfig
 from genpolicy.trainers.sac import BRO, BRO_FAST, SAC, SACConfig
 from genpolicy.trainers.skill_dqn import SkillDQN, SkillDQNConfig
@@ -47,6 +48,7 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], type[AlgoConfig], dict]] = {
     # skill discovery without a reward (fit diayn --env ENV --set skills=K)
     "diayn": (DIAYN, DIAYNConfig, {}),
     "metra": (METRA, METRAConfig, {}),  # distance-maximizing skills (temporal-distance representation)
+    "offline-diayn": (OfflineDIAYN, OfflineDIAYNConfig, {}),  # DIAYN-style skills from a dataset, on IQL (fit offline-diayn --data D)
     "skill-dqn": (SkillDQN, SkillDQNConfig, {}),  # Double DQN choosing among K skills (fit skill-dqn --wrap SKILL_OPTIONS_SPEC)
     "opal": (OPAL, OPALConfig, {}),  # skills from offline data: a segment VAE (fit opal --data DATASET --set skills=K)
     # adversarial imitation (fit ALGO --data EXPERT --env ENV): DAC-style GAIL on SAC / BRO
@@ -73,7 +75,7 @@ def get_algorithm(name: str) -> tuple[type[Algorithm], type[AlgoConfig], dict]:
 
 __all__ = [
     "AIRL", "AIRLConfig", "ALGORITHMS", "AlgoConfig", "Algorithm", "BC", "BCConfig", "CQL", "CQLConfig", "DAgger", "DAggerConfig", "DIAYN", "DIAYNConfig", "DiffusionQL", "DiffusionQLConfig", "GAIL", "GAILConfig", "IQL",
-    "IQLConfig", "OPAL", "OPALConfig", "TD3BC", "TD3BCConfig", "DTConfig", "DecisionTransformer", "Diffusion", "DiffusionConfig",
+    "IQLConfig", "OPAL", "OPALConfig", "OfflineDIAYN", "OfflineDIAYNConfig", "TD3BC", "TD3BCConfig", "DTConfig", "DecisionTransformer", "Diffusion", "DiffusionConfig",
     "GPTConfig", "GPTPolicyTrainer", "SAC", "SACConfig", "VAE", "VAEConfig", "fit", "get_algorithm", "limit_threads", "register_algorithm",
     "make_trainer",
 ]
