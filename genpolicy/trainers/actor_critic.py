@@ -132,7 +132,7 @@ class ActorCritic(Algorithm):
 
     def __init__(self, config: ActorCriticConfig, sources: Sources | OfflineDataset, reward_factor: float = 1.0) -> None:
         super().__init__(config, sources)
-        if self.collector is None:
+        if self.collector is None and config.reward.name == "env":  # the data's rewards are what it learns from
             note = check_offline_rl_data(self.dataset, type(self).__name__)
             if note:
                 print(note)

@@ -43,8 +43,7 @@ Networks are sized from a "skill view" of the dataset (its observations with K z
 appended): the actor's observation normalizer then standardizes the state dims with the data's
 statistics and passes the one-hot through unchanged. Batches come from the dataset itself with
 z drawn per transition by the module's generator (checkpointed: a resumed run draws the same
-batches). The data's own rewards are never read (the view's reward column is a placeholder of
-ones, because `ActorCritic` refuses all-zero data rewards, a check meant for the env's reward).
+batches). The data's own rewards are never read (the reward source is the discriminator's).
 """
 
 from __future__ import annotations
@@ -98,13 +97,13 @@ class OfflineDIAYNConfig(IQLConfig):
 def skill_view(dataset: OfflineDataset, num_skills: int) -> OfflineDataset:
     """``dataset`` with ``num_skills`` zero columns appended to (next) observations: what the
     networks are sized and normalized from (zero columns get shift 0, scale 1: the one-hot passes
-    the normalizer unchanged). Rewards: a placeholder of ones (never read, see the module doc)."""
+    the normalizer unchanged). Its rewards are the data's (never read: the reward is intrinsic)."""
     zeros = torch.zeros(len(dataset), num_skills, dtype=dataset.observations.dtype, device=dataset.device)
     metadata = dict(dataset.metadata)
     layout = metadata.get("obs_layout")
     if layout:
         metadata["obs_layout"] = {**layout, "skill": [dataset.obs_dim, dataset.obs_dim + num_skills]}
-    return OfflineDataset(torch.cat([dataset.observations, zeros], 1), dataset.actions, torch.ones_like(dataset.rewards),
+    return OfflineDataset(torch.cat([dataset.observations, zeros], 1), dataset.actions, dataset.rewards,
                           dataset.terminations, dataset.truncations, torch.cat([dataset.next_observations, zeros], 1),
                           metadata=metadata)
 
