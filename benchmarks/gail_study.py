@@ -28,6 +28,8 @@ result.json`` (resumable) and ``OUT/table.md``.
 
     .venv/bin/python benchmarks/gail_study.py --task pendulum --demos 4 10 --env-steps 12000 --seeds 0 \
         --variants bc gail --out runs/gail_study
+    .venv/bin/python benchmarks/gail_study.py --expert-data ../shared/data/hopper-medium-v5.hdf5 --env Hopper-v5 \
+        --demos 4 --hidden 256 --env-steps 60000 --warmup 5000 --eval-every 5000 --variants bc gail --out runs/gail_hopper
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def run_variant(variant: str, args: argparse.Namespace, demos: int, seed: int, e
         curve = [{"env_steps": h.get("env_steps", run.config.env_steps_for(h["updates"])), "return": h["eval/return"]}
                  for h in run.eval_history]
     seconds = time.perf_counter() - start
-    final = run.evaluate(episodes=args.final_episodes, seed=1000 + seed)
+    final = run.evaluate(episodes=args.final_episodes, seed=1000 + seed, env=args.env)  # env None: the data's
     return {"variant": variant, "demos": demos, "seed": seed, "subsample": args.subsample, "hidden": args.hidden,
             "expert_transitions": transitions, "final_return": float(final.mean_return), "curve": curve,
             "seconds": seconds, "env_steps": 0 if variant == "bc" else (args.bro_env_steps if variant == "gail-bro"
@@ -186,6 +188,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="pendulum", help="a built-in task with a scripted expert")
     parser.add_argument("--env", default=None, help="env id to learn in (default: the task's)")
+    parser.add_argument("--expert-data", default=None,
+                        help="demonstrations from a dataset file (D4RL HDF5, NPZ, Minari) instead of the task's "
+                             "scripted expert; needs --env; the expert level is the file's mean episode return, "
+                             "random the measured return of uniform actions in --env")
     parser.add_argument("--demos", type=int, nargs="+", default=[4, 10])
     parser.add_argument("--subsample", type=int, default=20)
     parser.add_argument("--env-steps", type=int, default=12_000)
@@ -214,9 +220,19 @@ def main() -> None:
         print(bias_check(args, out))
     if not args.variants:
         return
-    expert = resolve_data(args.task, episodes=max(max(args.demos), 20), seed=0)
-    expert_return = float(expert.episode_returns().mean())
-    random_return = float(TASKS[args.task].ref_min_score)  # measured mean return of uniform random actions
+    if args.expert_data:
+        if not args.env:
+            parser.error("--expert-data needs --env")
+        from genpolicy.datasets import load_dataset
+
+        expert = load_dataset(args.expert_data)
+        args.task = Path(args.expert_data).stem  # names the output folder and the table
+        expert_return = float(expert.episode_returns().mean())
+        random_return = float(random_dataset(args.env, 20, 0).episode_returns().mean())
+    else:
+        expert = resolve_data(args.task, episodes=max(max(args.demos), 20), seed=0)
+        expert_return = float(expert.episode_returns().mean())
+        random_return = float(TASKS[args.task].ref_min_score)  # measured mean return of uniform random actions
     results = []
     for demos in args.demos:
         for variant in args.variants:

@@ -141,6 +141,14 @@ class SkillCheck(L.Callback):
             logger.log_metrics(self.last, step=int(algo.num_updates))
 
 
+def skill_checks(algo: Any) -> list[L.Callback]:
+    """The periodic fresh-rollout `SkillCheck` of a skill learner, when its data names an env."""
+    env = algo.spec.metadata.get("task") or algo.spec.metadata.get("env_id")
+    if algo.config.skill_eval_every > 0 and env:
+        return [SkillCheck(env, algo.config.skill_eval_every, algo.config.skill_eval_episodes)]
+    return []
+
+
 class DIAYN(SAC):
     """See the module doc: SAC on the skill wrapper's env, trained on the discriminator's reward."""
 
@@ -154,11 +162,7 @@ class DIAYN(SAC):
         return [{"name": SKILL_WRAPPER, "skills": int(config.skills)}]
 
     def configure_callbacks(self) -> list[L.Callback]:
-        callbacks = super().configure_callbacks()
-        env = self.spec.metadata.get("task") or self.spec.metadata.get("env_id")
-        if self.config.skill_eval_every > 0 and env:
-            callbacks.append(SkillCheck(env, self.config.skill_eval_every, self.config.skill_eval_episodes))
-        return callbacks
+        return [*super().configure_callbacks(), *skill_checks(self)]
 
     def step(self, name: str, loss: torch.Tensor) -> None:
         if name == "temperature" and not self.config.learn_temperature:

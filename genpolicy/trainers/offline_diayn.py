@@ -61,7 +61,7 @@ from genpolicy.datasets.sources import DatasetSource, Sources
 from genpolicy.models.skills import DiscriminatorConfig, SkillDiscriminator, SkillPolicy
 from genpolicy.trainers.actor_critic import RewardConfig
 from genpolicy.trainers.base import OptimizerConfig
-from genpolicy.trainers.diayn import SkillCheck, SkillReward
+from genpolicy.trainers.diayn import SkillReward, skill_checks
 from genpolicy.trainers.iql import IQL, IQLConfig
 from genpolicy.trainers.rewards import register_reward_source
 
@@ -189,11 +189,7 @@ class OfflineDIAYN(IQL):
                                           TRANSITIONS: DatasetSource(data), **others}))
 
     def configure_callbacks(self) -> list[L.Callback]:
-        callbacks = super().configure_callbacks()
-        env = self.spec.metadata.get("task") or self.spec.metadata.get("env_id")
-        if self.config.skill_eval_every > 0 and env:
-            callbacks.append(SkillCheck(env, self.config.skill_eval_every, self.config.skill_eval_episodes))
-        return callbacks
+        return [*super().configure_callbacks(), *skill_checks(self)]
 
     def make_sampler(self) -> SkillTransitionSampler:
         return SkillTransitionSampler(self.sources.dataset(TRANSITIONS), self.config.skills, self.config.batch_size)
