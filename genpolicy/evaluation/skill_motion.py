@@ -214,9 +214,13 @@ def tile_frames(frames: np.ndarray | list[np.ndarray], cols: int | None = None, 
 
 def skill_grid_video(policy: Any, env: Any, path: str | Path, steps: int = 300, every: int = 2,
                      width: int = 160, height: int = 120, cols: int | None = None, seed: int = 0,
-                     fps: int | None = None) -> Path:
+                     fps: int | None = None, camera: str | None = "track") -> Path:
     """One mp4 of every skill side by side: skill k's episode (deterministic, reset with ``seed``)
     in tile k (row-major, labelled), the first ``steps`` env steps, a frame every ``every`` steps.
+
+    ``camera``: a named camera of the model, used when it has one. The locomotion bodies' ``track``
+    camera follows the body (the floor's checkers scroll past a running skill); the default free
+    camera stays put, and a fast skill leaves its tile within seconds.
 
     Small tiles and frame skipping on purpose: software/EGL rendering runs ~30 frames/s on a
     CPU, so K full-size 1000-step episodes would take minutes. The default fps plays it in real
@@ -229,7 +233,12 @@ def skill_grid_video(policy: Any, env: Any, path: str | Path, steps: int = 300, 
         os.environ["MUJOCO_GL"] = "egl"  # headless MuJoCo rendering; read at renderer creation
     num_skills = int(policy.config.num_skills)
     pinned = getattr(policy, "skill", None)
-    envs, _ = _skill_envs(policy, env, num_skills, render_mode="rgb_array", width=width, height=height)
+    probe, _ = _skill_envs(policy, env, 1)
+    model = probe[0].unwrapped.model
+    names = {model.camera(i).name for i in range(model.ncam)}
+    probe[0].close()
+    view = {"camera_name": camera} if camera is not None and camera in names else {}
+    envs, _ = _skill_envs(policy, env, num_skills, render_mode="rgb_array", width=width, height=height, **view)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix or '.mp4'}")
