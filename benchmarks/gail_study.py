@@ -29,7 +29,8 @@ result.json`` (resumable) and ``OUT/table.md``.
     .venv/bin/python benchmarks/gail_study.py --task pendulum --demos 4 10 --env-steps 12000 --seeds 0 \
         --variants bc gail --out runs/gail_study
     .venv/bin/python benchmarks/gail_study.py --expert-data ../shared/data/hopper-medium-v5.hdf5 --env Hopper-v5 \
-        --demos 4 --hidden 256 --env-steps 60000 --warmup 5000 --eval-every 5000 --variants bc gail --out runs/gail_hopper
+        --demos 4 --hidden 256 --env-steps 60000 --warmup 5000 --eval-every 5000 --variants bc gail gail-noabs \
+        [--expert-falls-as-cuts] --out runs/gail_hopper
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def gail_values(variant: str, args: argparse.Namespace, demos: int, seed: int) -
     if variant.startswith("airl"):  # g and h as wide as the rest; airl-gp: DAC's penalty (10) on f's slope
         values["reward_hidden_dims"] = values.pop("discriminator.hidden_dims")
         values["gradient_penalty"] = 10.0 if variant == "airl-gp" else 0.0
+    if args.expert_falls_as_cuts:
+        values["expert_terminations"] = "cut"
     if variant.endswith("noabs"):
         values["absorbing"] = False
     if variant.startswith("gail-frozen"):
@@ -192,6 +195,10 @@ def main() -> None:
                         help="demonstrations from a dataset file (D4RL HDF5, NPZ, Minari) instead of the task's "
                              "scripted expert; needs --env; the expert level is the file's mean episode return, "
                              "random the measured return of uniform actions in --env")
+    parser.add_argument("--expert-falls-as-cuts", action="store_true",
+                        help="GAIL's expert_terminations=cut: the demonstrations' terminations are read as "
+                             "truncations (the demonstrator's falls become episode cuts, so no expert row is "
+                             "absorbing); with --expert-data it names the output folder <file>-cut")
     parser.add_argument("--demos", type=int, nargs="+", default=[4, 10])
     parser.add_argument("--subsample", type=int, default=20)
     parser.add_argument("--env-steps", type=int, default=12_000)
@@ -227,6 +234,8 @@ def main() -> None:
 
         expert = load_dataset(args.expert_data)
         args.task = Path(args.expert_data).stem  # names the output folder and the table
+        if args.expert_falls_as_cuts:
+            args.task += "-cut"
         expert_return = float(expert.episode_returns().mean())
         random_return = float(random_dataset(args.env, 20, 0).episode_returns().mean())
     else:

@@ -154,6 +154,27 @@ def test_expert_data_in_the_absorbing_space_is_what_the_wrapper_records():
     assert not converted.terminations.any() and converted.num_episodes == 2
 
 
+def test_expert_terminations_cut_leave_no_absorbing_row():
+    """A demonstrator that ends by failing: with ``expert_terminations=cut`` its falls are
+    episode cuts (truncations), so the expert data holds no absorbing state; by default they
+    lead to one, as DAC's protocol does for goal-reaching terminations."""
+    from genpolicy.trainers.gail import prepare_expert
+
+    n = 13  # episode A: rows 0..7, terminal (a fall); episode B: rows 8..12, truncated
+    obs = torch.arange(n, dtype=torch.float32)[:, None]
+    terminations, truncations = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)
+    terminations[7], truncations[12] = True, True
+    data = OfflineDataset(obs, obs, torch.ones(n), terminations, truncations, obs + 0.5)
+    absorbed = prepare_expert(data, GAILConfig(expert_subsample=3))
+    cut = prepare_expert(data, GAILConfig(expert_subsample=3, expert_terminations="cut"))
+    assert int(absorbed.observations[:, -1].sum()) >= 1  # the absorbing flag column is set somewhere
+    assert cut.observations[:, -1].sum() == 0 and not cut.terminations.any()
+    assert cut.observations[:, 0].tolist() == [0, 3, 6, 8, 11] and cut.num_episodes == 2  # A's fall is not kept off the grid
+    assert cut.truncations.tolist() == [False, False, True, False, True]
+    with pytest.raises(ValueError, match="expert_terminations"):
+        GAILConfig(expert_terminations="drop")
+
+
 def test_gail_sizes_from_the_wrapped_env_and_masks_absorbing_actions():
     expert = as_dataset(rollouts(gym.make(COUNTDOWN), lambda obs: [0.5], episodes=4))
     config = build_config(GAILConfig, gail_overrides(expert_subsample=2, expert_episodes=3))

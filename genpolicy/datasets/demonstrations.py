@@ -55,6 +55,16 @@ def subsample_episodes(data: OfflineDataset, every: int, seed: int | None = None
     return OfflineDataset(**picked, metadata=metadata)
 
 
+def terminations_as_cuts(data: OfflineDataset) -> OfflineDataset:
+    """``data`` with every termination read as a truncation: the episode still ends there, but
+    nothing says the demonstrator *reached* a terminal state (no absorbing row follows it)."""
+    if not bool(data.terminations.any()):
+        return data
+    return OfflineDataset(data.observations, data.actions, data.rewards, torch.zeros_like(data.terminations),
+                          data.truncations | data.terminations, data.next_observations,
+                          metadata={**data.metadata, "terminations_as_cuts": True})
+
+
 def absorbing_observation(obs_dim: int) -> torch.Tensor:
     """``[0, ..., 0, 1]`` of size ``obs_dim + 1`` (the wrapper's absorbing observation)."""
     obs = torch.zeros(obs_dim + 1)

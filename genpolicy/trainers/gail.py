@@ -38,12 +38,12 @@ survival-bias check.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from genpolicy.datasets.demonstrations import subsample_episodes, with_absorbing_states
+from genpolicy.datasets.demonstrations import subsample_episodes, terminations_as_cuts, with_absorbing_states
 from genpolicy.datasets.episodes import OfflineDataset
 from genpolicy.datasets.samplers import TransitionSampler
 from genpolicy.datasets.sources import Sources
@@ -67,6 +67,17 @@ class GAILConfig(SACConfig):
     expert_episodes: int = 0  # keep the first N expert episodes (0: all)
     expert_subsample: int = 1  # keep every Nth transition of each expert episode (DAC: 20); terminals kept
     expert_subsample_seed: int | None = None  # None: from each episode's start; else a random offset per episode
+    # "absorb": an expert episode that terminates leads to the absorbing state (DAC's protocol, for
+    # demonstrators that end by reaching a goal); "cut": its terminations are read as truncations, for
+    # demonstrators whose episodes end by *failing* (a medium Hopper policy falls in 184 of 185
+    # episodes): absorbed, falling looks expert-like and the learner learns to fall (measured:
+    # return 5 vs 1010 cut, docs/imitation.md).
+    expert_terminations: Literal["absorb", "cut"] = "absorb"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.expert_terminations not in ("absorb", "cut"):
+            raise ValueError(f"expert_terminations must be 'absorb' or 'cut', got {self.expert_terminations!r}")
 
 
 def prepare_expert(dataset: OfflineDataset, config: GAILConfig) -> OfflineDataset:
@@ -77,6 +88,8 @@ def prepare_expert(dataset: OfflineDataset, config: GAILConfig) -> OfflineDatase
             raise ValueError(f"expert_episodes={config.expert_episodes}, but the expert data has only "
                              f"{dataset.num_episodes} episodes")
         dataset = dataset.select_episodes(list(range(config.expert_episodes)))
+    if config.expert_terminations == "cut":
+        dataset = terminations_as_cuts(dataset)
     dataset = subsample_episodes(dataset, config.expert_subsample, config.expert_subsample_seed)
     return with_absorbing_states(dataset) if config.absorbing else dataset
 
