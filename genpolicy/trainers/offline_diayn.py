@@ -148,7 +148,9 @@ class OfflineSkillReward(SkillReward):
     """DIAYN's reward source (``log q(z | s') - log p(z)``, z read from the observation), whose
     discriminator is trained with soft labels on dataset states instead of the drawn skill."""
 
-    label_metrics: dict[str, torch.Tensor] = {}  # of the last soft_loss (the update logs them)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.label_metrics: dict[str, torch.Tensor] = {}  # of the last soft_loss (the update logs them)
 
     def soft_loss(self, next_obs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """``-E[sum_z w(z) log q(z | s')]`` (the reward's forward pass reused on its own batch)."""
