@@ -84,6 +84,7 @@ def main() -> None:
     extra = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     settings = {**SETTINGS, **(METRA_SETTINGS if args.algo == "metra" else {}), **extra}
     updates = int((args.env_steps - settings["warmup_steps"]) * args.replay_ratio)
+    label = args.algo.upper() + (f" (continuous z in R^{settings['skill_dim']})" if settings.get("skill_dim") else "")
     previous = {}
     if args.reuse and (out / "summary.json").exists():
         previous = {r["seed"]: r for r in json.loads((out / "summary.json").read_text()).get("runs", [])}
@@ -107,7 +108,7 @@ def main() -> None:
         print(f"held-out classifier: state accuracy {holdout.state_accuracy:.3f}, episode accuracy "
               f"{holdout.episode_accuracy:.3f}, own discriminator on the same states {holdout.own_discriminator_accuracy}")
         figure = plot_skills(report, "point2d", str(out / f"skills-seed{seed}.png"),
-                             title=f"{args.algo.upper()}, {args.skills} skills, {args.env_steps // 1000}k env steps, seed {seed}")
+                             title=f"{label}, {args.skills} skills, {args.env_steps // 1000}k env steps, seed {seed}")
         row.update({"accuracy": report.accuracy, "coverage": report.coverage,
                     "final_distance": report.final_distance.tolist(), "final_xy": report.final_xy.tolist(),
                     "per_skill_accuracy": None if report.per_skill_accuracy is None else report.per_skill_accuracy.tolist(),
@@ -128,7 +129,7 @@ def main() -> None:
         print(f"{key}: {values.mean():.3f} ± {values.std():.3f} over {len(values)} seed(s)")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     plot_seeds(reports, out / "skills-seeds.png",
-               f"{args.algo.upper()}, {args.skills} skills on point2d, {args.env_steps // 1000}k env steps each")
+               f"{label}, {args.skills} skills on point2d, {args.env_steps // 1000}k env steps each")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@
   the draws follow the seeded torch RNG). ``sample(obs, N)`` gives futures under N skills
   (draw ``n`` runs skill ``n mod K``). It carries the discriminator, so a saved policy alone
   can be checked for producing the skill it is asked for (fresh-rollout accuracy).
+  With a ``codebook`` (``[K, d]``) the code appended for skill ``k`` is ``codebook[k]``
+  instead of the one-hot: a learner of continuous skills (METRA's unit directions) exports K
+  chosen directions as K skills, so every skill measure applies to it unchanged.
 """
 
 from __future__ import annotations
@@ -70,12 +73,18 @@ def intrinsic_reward(logits: torch.Tensor, skills: torch.Tensor) -> torch.Tensor
 
 @dataclass
 class SkillPolicyConfig(PolicyConfig):
-    """``obs_dim``: the env's own observation; the actor's is ``obs_dim + num_skills``."""
+    """``obs_dim``: the env's own observation; the actor's is ``obs_dim + code_dim`` (the
+    one-hot's ``num_skills``, or the codebook's width)."""
 
     num_skills: int = 0
     actor: str = "bc-gaussian"  # the registered policy the skill learner trained
     actor_config: dict[str, Any] = field(default_factory=dict)
     discriminator: DiscriminatorConfig | None = None
+    codebook: list[list[float]] | None = None  # [K, d]: skill k appends codebook[k] (None: the one-hot)
+
+    @property
+    def code_dim(self) -> int:
+        return self.num_skills if self.codebook is None else len(self.codebook[0])
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -96,10 +105,16 @@ class SkillPolicy(Policy):
         super().__init__(config)
         if config.num_skills < 1:
             raise ValueError(f"a skill-conditioned policy needs num_skills >= 1, got {config.num_skills}")
+        if config.codebook is not None and (len(config.codebook) != config.num_skills
+                                            or len({len(row) for row in config.codebook}) != 1):
+            raise ValueError(f"codebook must be {config.num_skills} rows of one width, got "
+                             f"{[len(row) for row in config.codebook]}")
         self.actor = actor if actor is not None else build_policy(config.actor, config.actor_config)
-        if self.actor.config.obs_dim != config.obs_dim + config.num_skills:
+        if self.actor.config.obs_dim != config.obs_dim + config.code_dim:
             raise ValueError(f"the actor takes {self.actor.config.obs_dim} inputs, expected obs_dim {config.obs_dim} + "
-                             f"{config.num_skills} skills")
+                             f"{config.code_dim} skill code entries")
+        codes = torch.eye(config.num_skills) if config.codebook is None else torch.tensor(config.codebook)
+        self.register_buffer("codes", codes.to(torch.float32), persistent=False)
         if discriminator is None and config.discriminator is not None:
             discriminator = SkillDiscriminator(config.obs_dim, config.num_skills, config.discriminator)
         self.discriminator = discriminator
@@ -109,16 +124,19 @@ class SkillPolicy(Policy):
 
     @classmethod
     def wrap(cls, actor: Policy, num_skills: int, discriminator: SkillDiscriminator | None = None,
-             metadata: dict[str, Any] | None = None) -> "SkillPolicy":
-        """The skill-conditioned view of ``actor`` (trained on ``[obs, one_hot(z)]``)."""
+             metadata: dict[str, Any] | None = None, codebook: np.ndarray | None = None) -> "SkillPolicy":
+        """The skill-conditioned view of ``actor`` (trained on ``[obs, one_hot(z)]``, or on
+        ``[obs, z]`` with ``codebook`` the K codes ``z`` to export as skills)."""
         inner = actor.config
+        code_dim = num_skills if codebook is None else int(np.shape(codebook)[1])
         config = SkillPolicyConfig(
-            obs_dim=inner.obs_dim - num_skills, act_dim=inner.act_dim, obs_norm="identity", action_norm="identity",
+            obs_dim=inner.obs_dim - code_dim, act_dim=inner.act_dim, obs_norm="identity", action_norm="identity",
             action_low=inner.action_low, action_high=inner.action_high,
             metadata=dict(inner.metadata if metadata is None else metadata), num_skills=num_skills,
             actor=actor.name, actor_config=asdict(inner),
-            discriminator=discriminator.config if discriminator is not None else None)
-        return cls(config, actor, discriminator)
+            discriminator=discriminator.config if discriminator is not None else None,
+            codebook=None if codebook is None else np.asarray(codebook, dtype=np.float32).tolist())
+        return cls(config, actor, discriminator).to(actor.device)
 
     # --------------------------------------------------------------- skills
     def use_skill(self, skill: int | None) -> "SkillPolicy":
@@ -128,8 +146,9 @@ class SkillPolicy(Policy):
         self.skill = None if skill is None else int(skill)
         return self
 
-    def one_hot(self, skills: torch.Tensor) -> torch.Tensor:
-        return F.one_hot(skills.long(), self.config.num_skills).to(torch.float32)
+    def code(self, skills: torch.Tensor) -> torch.Tensor:
+        """``[B]`` skills -> ``[B, code_dim]`` the entries the actor saw for them."""
+        return self.codes[skills.long()]
 
     def _draw(self, n: int) -> torch.Tensor:
         return torch.randint(self.config.num_skills, (n,), device=self.device)
@@ -165,7 +184,7 @@ class SkillPolicy(Policy):
             self._active = None
 
     def _with_skill(self, obs_history: torch.Tensor, skills: torch.Tensor) -> torch.Tensor:
-        code = self.one_hot(skills)[:, None].expand(-1, obs_history.shape[1], -1)
+        code = self.code(skills)[:, None].expand(-1, obs_history.shape[1], -1)
         return torch.cat([obs_history, code], dim=-1)
 
     def predict_chunk(self, obs_history: torch.Tensor) -> torch.Tensor:

@@ -30,12 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from genpolicy.models.skills import DiscriminatorConfig, SkillDiscriminator, SkillPolicy, intrinsic_reward
-from genpolicy.tasks.skills import SKILL_WRAPPER
+from genpolicy.tasks.skills import CONTINUOUS_SKILL_WRAPPER, SKILL_WRAPPER
 from genpolicy.trainers.actor_critic import RewardConfig
 from genpolicy.trainers.base import OptimizerConfig
 from genpolicy.trainers.rewards import register_reward_source
@@ -175,17 +176,23 @@ class DIAYN(SAC):
         self.step("reward", discriminator_loss)
         return {**metrics, "discriminator_loss": discriminator_loss.detach()}
 
+    def skill_codebook(self) -> np.ndarray | None:
+        """The codes the exported skills append (None: one-hots of the ``skills`` skills)."""
+        return None
+
     def export_policy(self) -> SkillPolicy:
         """The actor as a `SkillPolicy` on the env's own observation (the skill wrapper dropped
         from its env record: the policy appends the skill itself)."""
         averaged = self.averaged("actor")
         actor = averaged if averaged is not None else self.actor
         metadata = dict(actor.config.metadata)
-        rest = [spec for spec in metadata.get("env_wrappers", []) if spec.get("name") != SKILL_WRAPPER]
+        skill_wrappers = {SKILL_WRAPPER, CONTINUOUS_SKILL_WRAPPER}
+        rest = [spec for spec in metadata.get("env_wrappers", []) if spec.get("name") not in skill_wrappers]
         metadata.pop("env_wrappers", None)
         if rest:
             metadata["env_wrappers"] = rest
-        return SkillPolicy.wrap(actor, self.config.skills, self.reward.discriminator, metadata)
+        return SkillPolicy.wrap(actor, self.config.skills, self.reward.discriminator, metadata,
+                                codebook=self.skill_codebook())
 
 
 __all__ = ["DIAYN", "DIAYNConfig", "SkillCheck", "SkillReward", "skill_reward_source"]
