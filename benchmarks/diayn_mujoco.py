@@ -19,6 +19,11 @@ skill) and, with ``--video``, ``OUT/skills-seed<S>.mp4`` (every skill side by si
     GENPOLICY_THREADS=1 OMP_NUM_THREADS=1 MUJOCO_GL=egl python benchmarks/diayn_mujoco.py \\
         --env HalfCheetah-v5 --skills 10 --env-steps 200000 --seeds 0 1 2 --video --out runs/diayn-cheetah-200k
     ... --reuse      # measure the policies already saved in OUT/seed<S> again (no training)
+
+``--algo metra`` trains METRA instead (``--set skill_dim=2`` for its continuous skills); ``--wrap
+append-x`` appends the body's root x to the observation (`genpolicy.tasks.wrappers.AppendBodyX`),
+so a position prior is possible (``--set 'representation.dims=[17]'`` on HalfCheetah: x is the
+18th entry).
 """
 
 from __future__ import annotations
@@ -88,7 +93,7 @@ def measure(policy: Any, env: str, episodes: int, label: str, accuracy: bool = T
     per_skill = None if report is None or report.per_skill_accuracy is None else report.per_skill_accuracy
     print(f"--- {label}")
     print(motion.table(per_skill))
-    if report is not None:
+    if report is not None and report.accuracy is not None:
         print(f"fresh-rollout accuracy {report.accuracy:.3f} (chance {1 / report.num_skills:.3f})")
     return {**motion.as_dict(), "accuracy": None if report is None else report.accuracy,
             "per_skill_accuracy": None if per_skill is None else per_skill.tolist(), "motion": motion}
@@ -97,6 +102,8 @@ def measure(policy: Any, env: str, episodes: int, label: str, accuracy: bool = T
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="HalfCheetah-v5")
+    parser.add_argument("--algo", default="diayn", choices=["diayn", "metra"])
+    parser.add_argument("--wrap", nargs="*", default=[], help="env wrappers inside the skill wrapper (e.g. append-x)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--skills", type=int, default=10)
     parser.add_argument("--env-steps", type=int, default=200_000)
@@ -111,7 +118,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     extra = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
-    settings = {**SETTINGS, **extra}
+    base = dict(SETTINGS)
+    if args.algo == "metra":  # METRA's network is its representation phi (no discriminator)
+        base["representation.hidden_dims"] = base.pop("discriminator.hidden_dims")
+    settings = {**base, **extra}
     updates = int((args.env_steps - settings["warmup_steps"]) * args.replay_ratio)
     previous: dict[int, dict] = {}
     if (out / "summary.json").exists():
@@ -126,7 +136,8 @@ def main() -> None:
                 k: previous.get(seed, {}).get(k) for k in ("env_steps", "updates", "train_seconds")}
             continue
         start = time.perf_counter()
-        run = genpolicy.train("diayn", env=args.env, out=out / f"seed{seed}", eval_episodes=0, progress_bar=False,
+        run = genpolicy.train(args.algo, env=args.env, out=out / f"seed{seed}", eval_episodes=0, progress_bar=False,
+                              wrappers=args.wrap,
                               overrides={**settings, "skills": args.skills, "seed": seed, "steps": updates,
                                          "replay_ratio": args.replay_ratio})
         trained[seed] = {"env_steps": int(run.algo.env_steps), "updates": int(run.algo.num_updates),
@@ -141,7 +152,7 @@ def main() -> None:
         row: dict[str, Any] = {"seed": seed, **trained[seed]}
         measured = measure(policy, args.env, args.episodes, f"seed {seed}: trained")
         baseline = measure(untrained_like(policy, seed), args.env, args.episodes, f"seed {seed}: untrained")
-        title = f"DIAYN, {args.skills} skills, {args.env}, {args.env_steps // 1000}k env steps, seed {seed}"
+        title = f"{args.algo.upper()}, {args.skills} skills, {args.env}, {args.env_steps // 1000}k env steps, seed {seed}"
         random = measure(RandomActions(policy, args.env, seed), args.env, args.episodes,
                          f"seed {seed}: uniform random actions", accuracy=False)
         random.pop("motion")
@@ -157,9 +168,10 @@ def main() -> None:
         results.append(row)
         baselines.append(baseline)
         randoms.append(random)
-    summary: dict[str, Any] = {"env": args.env, "algo": "diayn", "skills": args.skills, "env_steps": args.env_steps,
+    summary: dict[str, Any] = {"env": args.env, "algo": args.algo, "wrappers": args.wrap, "skills": args.skills, "env_steps": args.env_steps,
                                "replay_ratio": args.replay_ratio, "settings": settings, "eval_seed": EVAL_SEED,
-                               "episodes_per_skill": args.episodes, "discriminator_dims": "all observation dims",
+                               "episodes_per_skill": args.episodes, "discriminator_dims": settings.get("representation.dims" if args.algo == "metra" else "discriminator.dims",
+                                                                 "all observation dims"),
                                "runs": results}
     for name, rows in (("trained", results), ("untrained", baselines), ("random_actions", randoms)):
         for key in ("accuracy", "x_velocity_std", "x_velocity_range", "final_x_std", "max_return", "max_abs_x_velocity"):

@@ -174,8 +174,10 @@ def build_sources(algo_class: type, config: Any, *, data: OfflineDataset | None 
                   wrappers: Sequence[Any] = (), sources: Mapping[str, Source] | None = None) -> Sources:
     """The sources ``algo_class`` draws from: ``data`` under the name it gives datasets
     (``data_source``), an env collector when it learns from interaction (``needs_env``), plus
-    ``sources``. The collector's env is wrapped by the algorithm's wrappers
-    (``env_wrappers(config)``, e.g. GAIL's absorbing states) and then ``wrappers``."""
+    ``sources``. The collector's env is wrapped by ``wrappers`` (the user's: they change the
+    env itself, e.g. ``append-x``) and then by the algorithm's own (``env_wrappers(config)``,
+    e.g. GAIL's absorbing states, DIAYN's skill), outermost, since they make the interface the
+    algorithm reads (a skill or an absorbing flag in the last entries)."""
     named: dict[str, Source] = {}
     if data is not None:
         if algo_class.data_source is None:
@@ -186,7 +188,7 @@ def build_sources(algo_class: type, config: Any, *, data: OfflineDataset | None 
             raise ValueError(f"{algo_class.__name__} learns online: pass env=ENV (--env: a task name or gymnasium id, "
                              "e.g. Pendulum-v1)")
         own = getattr(algo_class, "env_wrappers", None)
-        named["env"] = make_collector(env, config, [*(own(config) if own else []), *wrappers])
+        named["env"] = make_collector(env, config, [*wrappers, *(own(config) if own else [])])
     named.update(sources or {})
     return Sources(named)
 

@@ -117,3 +117,18 @@ def test_skills_command_writes_the_motion_table_and_the_video(tmp_path, capsys):
     assert len(payload["motion"]["mean_x_velocity"]) == SKILLS and (tmp_path / "skills.png").exists()
     frames = iio.imread(video)
     assert frames.shape[0] == 3 and frames.shape[2] == 2 * 160 + 2  # resets + steps 2, 4: frames; 2 tiles + a gap
+
+
+def test_append_x_wrapper_appends_the_root_x_and_refuses_a_non_mujoco_env():
+    from genpolicy.tasks.wrappers import apply_wrappers
+
+    env = apply_wrappers(gym.make("HalfCheetah-v5"), ["append-x"])
+    assert env.observation_space.shape == (18,)
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        obs = env.step(env.action_space.sample())[0]
+    assert obs.dtype == np.float32 and obs[-1] == np.float32(env.unwrapped.data.qpos[0])
+    assert obs[-1] == np.float32(body_x(env))
+    env.close()
+    with pytest.raises(ValueError, match="needs a MuJoCo env"):
+        apply_wrappers(gym.make("Pendulum-v1"), ["append-x"])

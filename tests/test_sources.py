@@ -270,3 +270,14 @@ def test_build_sources_names_what_each_algorithm_draws_from():
     sources = build_sources(SAC, SACConfig(buffer_size=10), env="Pendulum-v1", wrappers=["absorbing"])
     assert sources.collector.wrappers == [{"name": "absorbing"}] and sources.spec.obs_dim == 4
     sources.collector.close()
+
+
+def test_user_wrappers_go_inside_the_algorithms_own():
+    # the algorithm's wrappers make the interface it reads (DIAYN's skill in the last entries), so
+    # they are outermost; the user's change the env itself
+    from genpolicy.trainers import DIAYN, DIAYNConfig
+
+    sources = build_sources(DIAYN, DIAYNConfig(skills=3, buffer_size=10), env="Pendulum-v1", wrappers=["absorbing"])
+    assert sources.collector.wrappers == [{"name": "absorbing"}, {"name": "skill", "skills": 3}]
+    assert sources.spec.obs_dim == 3 + 1 + 3  # [cos, sin, velocity, absorbing flag, one_hot(z)]
+    sources.collector.close()

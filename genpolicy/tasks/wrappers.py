@@ -18,6 +18,12 @@ Registered here:
   implicit value 0 that makes a "survive" or "die early" bias. Returns are unchanged (the
   absorbing step's env reward is 0); terminated episodes are one step longer.
 
+* ``append-x`` (`AppendBodyX`): a MuJoCo body's root x position (``data.qpos[0]``) appended to
+  the observation. HalfCheetah, Hopper, Walker2d and Ant leave it out by default, so neither a
+  policy nor a skill discriminator can tell where the body *is*; DIAYN's "x-y prior" and
+  METRA's representation on MuJoCo bodies need it (``discriminator.dims`` /
+  ``representation.dims`` then index it: it is the last entry before a skill's).
+
 New wrappers register with `register_wrapper(name, factory)`; a factory takes the env and the
 spec's other keys.
 """
@@ -97,6 +103,29 @@ def apply_wrappers(env: gym.Env, specs: Sequence[WrapperSpec | str] | None) -> g
     return env
 
 
+class AppendBodyX(gym.ObservationWrapper):
+    """``obs -> [obs, x]`` with ``x`` the root's x position of a MuJoCo body (module doc)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+            raise ValueError(f"wrapper 'append-x' needs a flat Box observation space, got {space}")
+        data = getattr(env.unwrapped, "data", None)
+        if data is None or not hasattr(data, "qpos"):
+            raise ValueError(f"wrapper 'append-x' needs a MuJoCo env (unwrapped.data.qpos); {env.unwrapped!r} has none")
+        low = np.concatenate([space.low.astype(np.float32), [-np.inf]]).astype(np.float32)
+        high = np.concatenate([space.high.astype(np.float32), [np.inf]]).astype(np.float32)
+        self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
+
+    def observation(self, obs: Any) -> np.ndarray:
+        x = float(self.env.unwrapped.data.qpos[0])
+        return np.concatenate([np.asarray(obs, dtype=np.float32).reshape(-1), [x]]).astype(np.float32)
+
+
+register_wrapper("append-x", AppendBodyX)
+
+
 def wrapped_maker(make_env: Callable[[], gym.Env], specs: Sequence[WrapperSpec | str] | None) -> Callable[[], gym.Env]:
     """A ``make_env`` that wraps what ``make_env`` builds (``make_env`` itself without specs)."""
     specs = normalize_specs(specs)
@@ -105,4 +134,4 @@ def wrapped_maker(make_env: Callable[[], gym.Env], specs: Sequence[WrapperSpec |
     return lambda: apply_wrappers(make_env(), specs)
 
 
-__all__ = ["AbsorbingState", "WRAPPERS", "apply_wrappers", "normalize_specs", "register_wrapper", "wrapped_maker"]
+__all__ = ["AbsorbingState", "AppendBodyX", "WRAPPERS", "apply_wrappers", "normalize_specs", "register_wrapper", "wrapped_maker"]
