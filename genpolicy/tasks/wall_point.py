@@ -13,7 +13,12 @@ wall mirrored: gap on the left), registered on import of ``genpolicy.tasks``:
 * a horizontal wall, the band ``|y| <= 0.05``, spans ``x in [-1, 0.2]`` (``gap="right"``) or
   ``x in [-0.2, 1]`` (``gap="left"``); a step whose segment would enter the wall keeps its x
   motion and drops its y motion (the point slides along the wall);
-* start ``(0, -0.6)`` plus uniform noise ``+-0.1`` per coordinate; goal ``(0, 0.6)``;
+* start ``(0, -0.6)`` plus uniform noise ``+-0.1`` per coordinate (``start="fixed"``, the
+  default); ``start="lower"``: uniform over the lower half (``x in [-0.9, 0.9]``,
+  ``y in [-0.9, -0.15]``); ``start="box"``: uniform over the box clear of the wall's band
+  (``|x|, |y| <= 0.9``, ``|y| >= 0.15``), for demonstrations that cover more than one path.
+  Chosen per env (``gym.make(ENV_ID, start=...)``) or per episode
+  (``reset(options={"start": ...})``); goal ``(0, 0.6)``;
 * reward ``-||s' - goal||`` (dense, a function of the state only: the kind of reward a state-only
   ``g(s)`` can recover); 50 steps, truncated, never terminated.
 
@@ -38,6 +43,8 @@ BOUND, STEP, MAX_STEPS = 1.0, 0.1, 50
 WALL_HALF_THICKNESS, WALL_END = 0.05, 0.2  # the band |y| <= 0.05; the wall's free end at x = +-0.2
 START, START_NOISE, GOAL = np.array([0.0, -0.6]), 0.1, np.array([0.0, 0.6])
 Gap = Literal["right", "left"]
+Start = Literal["fixed", "lower", "box"]
+STARTS = ("fixed", "lower", "box")
 
 
 def wall_span(gap: Gap) -> tuple[float, float]:
@@ -61,20 +68,38 @@ def move(pos: np.ndarray, action: np.ndarray, gap: Gap) -> np.ndarray:
     return target
 
 
+def check_start(start: str) -> str:
+    if start not in STARTS:
+        raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+    return start
+
+
+def start_position(rng: np.random.Generator, start: Start = "fixed") -> np.ndarray:
+    """A start state (see the module doc); "fixed" draws exactly what it always drew."""
+    if start == "fixed":
+        return START + rng.uniform(-START_NOISE, START_NOISE, size=2)
+    if start == "lower":
+        return np.array([rng.uniform(-0.9, 0.9), rng.uniform(-0.9, -0.15)])
+    y = rng.uniform(0.15, 0.9) * rng.choice([-1.0, 1.0])
+    return np.array([rng.uniform(-0.9, 0.9), y])
+
+
 class WallPointEnv(gym.Env):
     metadata = {"render_modes": []}
 
-    def __init__(self, gap: Gap = "right") -> None:
+    def __init__(self, gap: Gap = "right", start: Start = "fixed") -> None:
         if gap not in ("right", "left"):
             raise ValueError(f"gap must be 'right' or 'left', got {gap!r}")
+        check_start(start)
         self.gap: Gap = gap
+        self.start: Start = start
         self.observation_space = gym.spaces.Box(-BOUND, BOUND, shape=(2,), dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.pos = START.copy()
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self.pos = START + self.np_random.uniform(-START_NOISE, START_NOISE, size=2)
+        self.pos = start_position(self.np_random, check_start((options or {}).get("start", self.start)))
         return self.pos.astype(np.float32), {}
 
     def step(self, action):

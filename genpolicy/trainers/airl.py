@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -47,22 +47,36 @@ class AIRLConfig(GAILConfig):
     gradient_penalty: float = 0.0  # lambda of a penalty on f's slope at expert/policy interpolates of (s, a, s')
     state_only: bool = True  # g(s) (the disentangled reward) or g(s, a)
     reward_hidden_dims: list[int] = field(default_factory=lambda: [256, 256])  # of g and of h
+    # "f": SAC's reward is f (its own alpha-entropy stands in for AIRL's -log pi, see the module
+    # doc); "logit": f - log pi(a|s) of the current actor, AIRL's policy objective taken literally
+    # (SAC's entropy bonus then comes on top)
+    learner_reward: Literal["f", "logit"] = "f"
+    # "state": g(s), the paper's; "next_state": g(s'), for a true reward of the state reached
+    # (saved with the reward, so `SavedReward` scores s' too)
+    g_of: Literal["state", "next_state"] = "state"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.absorbing:
             raise ValueError("airl needs absorbing=true (its shaping term needs to know where episodes end)")
+        if self.learner_reward not in ("f", "logit"):
+            raise ValueError(f"learner_reward must be 'f' or 'logit', got {self.learner_reward!r}")
+        if self.g_of not in ("state", "next_state"):
+            raise ValueError(f"g_of must be 'state' or 'next_state', got {self.g_of!r}")
 
 
 class AIRLReward(nn.Module):
     """The reward source ``r = f(s, a, s')`` (network ``"reward"``); ``shaped.g`` is what is kept."""
 
-    def __init__(self, shaped: ShapedReward, scale: float, optim: OptimizerConfig) -> None:
+    def __init__(self, shaped: ShapedReward, scale: float, optim: OptimizerConfig, g_of: str = "state") -> None:
         super().__init__()
-        self.shaped, self.scale, self.optim = shaped, float(scale), optim
+        self.shaped, self.scale, self.optim, self.g_of = shaped, float(scale), optim, g_of
         self._last_mean: torch.Tensor | None = None
 
     def f(self, obs: torch.Tensor, actions: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        if self.g_of == "next_state":  # g(s') + gamma h(s') - h(s) (state-only: checked in _airl_reward)
+            shaped = self.shaped
+            return shaped.g(next_obs) + shaped.gamma * shaped.h(next_obs) - shaped.h(obs)
         return self.shaped(obs, masked_actions(obs, actions, self.shaped.g), next_obs)
 
     @torch.no_grad()
@@ -92,12 +106,15 @@ def _airl_reward(scale: float, algo: Any) -> AIRLReward:
     mean[-1], std[-1] = 0.0, 1.0
     low, high = torch.tensor(spec.action_low), torch.tensor(spec.action_high)
     metadata = {key: spec.metadata[key] for key in ("env_id", "task", "env_wrappers") if key in spec.metadata}
+    if config.g_of == "next_state" and not config.state_only:
+        raise ValueError("g_of=next_state needs state_only=true (g(s') has no action to score)")
     g = RewardNet(RewardNetConfig(spec.obs_dim, 0 if config.state_only else spec.act_dim, list(config.reward_hidden_dims),
-                                  metadata={**metadata, "learned_by": "airl", "state_only": config.state_only}))
+                                  metadata={**metadata, "learned_by": "airl", "state_only": config.state_only,
+                                            "g_of": config.g_of}))
     h = RewardNet(RewardNetConfig(spec.obs_dim, 0, list(config.reward_hidden_dims)))
     g.set_statistics(mean, std, low, high)
     h.set_statistics(mean, std)
-    return AIRLReward(ShapedReward(g, h, config.gamma), scale, config.discriminator_optim)
+    return AIRLReward(ShapedReward(g, h, config.gamma), scale, config.discriminator_optim, config.g_of)
 
 
 register_reward_source("airl", _airl_reward)
@@ -111,7 +128,8 @@ class SavedReward:
     with no AIRL code in the loop (the replay buffer still stores the env's reward, so
     ``env/episode_return`` stays the true return). Not an ``nn.Module`` on purpose: the learner
     must not train or reset it. ``r = scale * g(s)`` (or ``g(s, a)``), of the state the transition
-    starts from, as AIRL's ``f`` scores it. A reward learned with absorbing states has one more
+    starts from, as AIRL's ``f`` scores it (``g(s')`` for a reward learned with ``g_of=next_state``,
+    recorded in its metadata). A reward learned with absorbing states has one more
     input than an env run without the wrapper; that flag is 0 on every real state, so it is
     appended as 0 (a learner in a terminating env should use the ``absorbing`` wrapper itself).
     """
@@ -128,6 +146,8 @@ class SavedReward:
         if self.net.obs_mean.device != obs.device:
             self.net = self.net.to(obs.device)
         wanted = self.net.config.obs_dim
+        if self.net.config.metadata.get("g_of", "state") == "next_state":
+            obs = next_obs
         if obs.shape[-1] == wanted - 1 and {"name": "absorbing"} in self.net.config.metadata.get("env_wrappers", []):
             obs = torch.cat([obs, torch.zeros_like(obs[:, :1])], dim=-1)
         elif obs.shape[-1] != wanted:
@@ -154,18 +174,30 @@ register_reward_source("saved", _saved_reward)
 class AIRL(GAIL):
     config: AIRLConfig
 
+    def sample_batch(self) -> dict[str, torch.Tensor]:
+        """``learner_reward=logit``: the learner's reward is ``f - log pi(a|s)`` (current actor)."""
+        batch = super().sample_batch()
+        if self.config.learner_reward == "logit":
+            log_pi = self.log_pi(batch["observations"], batch["actions"])
+            batch["rewards"] = batch["rewards"] - self.reward.scale * log_pi
+        return batch
+
+    @torch.no_grad()
+    def log_pi(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``log pi(a|s)`` of the current actor, in its [-1, 1] units (actions at absorbing states
+        masked as ``f`` masks them, for a state-action ``g``)."""
+        actor, g = self.actor, self.reward.shaped.g
+        acted = masked_actions(obs, actions, g) if g.config.act_dim else actions
+        return actor.log_prob(actor.obs_normalizer.normalize(obs),
+                              actor.action_normalizer.normalize(acted).clamp(-1.0, 1.0))
+
     def update_discriminator(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         source: AIRLReward = self.reward
         logits = []
         for prefix in ("expert_", ""):
             obs, actions = batch[f"{prefix}observations"], batch[f"{prefix}actions"]
             f = source.f(obs, actions, batch[f"{prefix}next_observations"])
-            with torch.no_grad():
-                actor = self.actor
-                acted = masked_actions(obs, actions, source.shaped.g) if source.shaped.g.config.act_dim else actions
-                log_pi = actor.log_prob(actor.obs_normalizer.normalize(obs),
-                                        actor.action_normalizer.normalize(acted).clamp(-1.0, 1.0))
-            logits.append(f - log_pi)
+            logits.append(f - self.log_pi(obs, actions))
         expert_logits, policy_logits = logits
         loss = discriminator_loss(expert_logits, policy_logits)
         penalty = self.shaping_penalty(batch) if self.config.gradient_penalty > 0 else torch.zeros((), device=loss.device)
