@@ -111,7 +111,8 @@ def run_arm(arm: str, args: argparse.Namespace, seed: int, out: Path) -> dict:
         run = genpolicy.train(arm, data=expert_dataset(args.demos, seed, args.expert_starts, args.expert_noise),
                               env=learner_world(args.learner_starts), out=out / arm / "run",
                               steps=args.env_steps - args.warmup, overrides=values, eval_episodes=args.eval_episodes,
-                              eval_every=1, verbose=False, progress_bar=False)
+                              eval_every=1, eval_env=None if args.learner_starts == "fixed" else ENV_ID,
+                              verbose=False, progress_bar=False)
         trained_in = (run.evaluate(episodes=args.final_episodes, seed=1000 + seed) if args.learner_starts == "fixed"
                       else evaluate(run.policy, ENV_ID, episodes=args.final_episodes, seed=1000 + seed))
         extra = g_agreement(out / arm / "run") if arm == "airl" else {}
