@@ -132,3 +132,9 @@ def test_append_x_wrapper_appends_the_root_x_and_refuses_a_non_mujoco_env():
     env.close()
     with pytest.raises(ValueError, match="needs a MuJoCo env"):
         apply_wrappers(gym.make("Pendulum-v1"), ["append-x"])
+    # a wrapped maker passes make-time options through (the mp4 grid renders a wrapped body)
+    from genpolicy.tasks.wrappers import wrapped_maker
+
+    rendered = wrapped_maker(lambda **kwargs: gym.make("HalfCheetah-v5", **kwargs), ["append-x"])(render_mode="rgb_array")
+    assert rendered.render_mode == "rgb_array" and rendered.observation_space.shape == (18,)
+    rendered.close()

@@ -131,7 +131,7 @@ def wrapped_maker(make_env: Callable[[], gym.Env], specs: Sequence[WrapperSpec |
     specs = normalize_specs(specs)
     if not specs:
         return make_env
-    return lambda: apply_wrappers(make_env(), specs)
+    return lambda **kwargs: apply_wrappers(make_env(**kwargs), specs)  # kwargs: e.g. render_mode
 
 
 __all__ = ["AbsorbingState", "AppendBodyX", "WRAPPERS", "apply_wrappers", "normalize_specs", "register_wrapper", "wrapped_maker"]
