@@ -83,22 +83,11 @@ def learner_world(starts: str):
     return replace(WALLPOINT, name=f"wallpoint-starts-{starts}", make_env=partial(WALLPOINT.make_env, start=starts))
 
 
-def parse_sets(pairs: list[str]) -> dict:
-    """``KEY=VALUE`` overrides, VALUE read as JSON where it parses (numbers, lists), else a string."""
-    values = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            values[key] = json.loads(value)
-        except json.JSONDecodeError:
-            values[key] = value
-    return values
-
-
 def run_arm(arm: str, args: argparse.Namespace, seed: int, out: Path) -> dict:
     import genpolicy
     from genpolicy.evaluation import evaluate
     from genpolicy.tasks.wall_point import ENV_ID, SHIFTED_ENV_ID
+    from genpolicy.training import parse_overrides
 
     values = common(args, seed)
     start = time.perf_counter()
@@ -107,7 +96,7 @@ def run_arm(arm: str, args: argparse.Namespace, seed: int, out: Path) -> dict:
         values["reward_hidden_dims" if arm == "airl" else "discriminator.hidden_dims"] = [args.hidden, args.hidden]
         if arm == "airl":
             values["gradient_penalty"] = args.airl_gp
-            values.update(parse_sets(args.airl_set))
+            values.update(parse_overrides(args.airl_set))
         run = genpolicy.train(arm, data=expert_dataset(args.demos, seed, args.expert_starts, args.expert_noise),
                               env=learner_world(args.learner_starts), out=out / arm / "run",
                               steps=args.env_steps - args.warmup, overrides=values, eval_episodes=args.eval_episodes,
